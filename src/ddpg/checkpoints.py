@@ -1,0 +1,293 @@
+"""Files on disk: model files and resumable checkpoints.
+
+Formats: tensors in safetensors, everything else in JSON or NumPy `.npy` arrays. Nothing is ever
+unpickled. Every file is written to a temporary name, flushed to disk and renamed into place, and
+every file carries a SHA-256 that is checked before use, so a truncated, tampered or foreign file
+is refused with a one-line message instead of being half-loaded.
+
+A model file is one `.safetensors` file whose header metadata holds the format, the config and a
+checksum of the tensors. A checkpoint is a directory `checkpoints/step-NNNNNNNNNN/` holding
+`weights.safetensors`, one `.npy` per array, `state.json` and, written last, `manifest.json` with
+the SHA-256 of each of them; a directory without a valid manifest is ignored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import safetensors
+import safetensors.torch
+import torch
+
+from ddpg.errors import CheckpointError
+
+MODEL_FORMAT = "ddpg-model"
+CHECKPOINT_FORMAT = "ddpg-checkpoint"
+FORMAT_VERSION = 1
+KEEP_CHECKPOINTS = 2
+
+
+# -- atomic writes ------------------------------------------------------------------------------
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write `data` to `path` so that a crash leaves either the old file or the new one."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def atomic_write_json(path: Path, data: Any) -> None:
+    atomic_write_bytes(path, (json.dumps(data, indent=2, allow_nan=False) + "\n").encode())
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _contiguous(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}
+
+
+def _tensor_checksum(tensors: dict[str, torch.Tensor]) -> str:
+    h = hashlib.sha256()
+    for key in sorted(tensors):
+        t = tensors[key]
+        h.update(f"{key}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.contiguous().view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+# -- model files --------------------------------------------------------------------------------
+def save_model(path: Path, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
+    """One safetensors file: weights plus JSON metadata and a checksum of the weights."""
+    tensors = _contiguous(tensors)
+    header = {
+        "format": MODEL_FORMAT,
+        "format_version": str(FORMAT_VERSION),
+        "meta": json.dumps(meta, allow_nan=False),
+        "checksum": _tensor_checksum(tensors),
+    }
+    atomic_write_bytes(Path(path), safetensors.torch.save(tensors, metadata=header))
+
+
+def load_model(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"no model file at {path}")
+    data = path.read_bytes()
+    try:
+        tensors = safetensors.torch.load(data)
+        header = _safetensors_metadata(data)
+    except Exception as exc:  # the parser raises several types on garbage
+        raise CheckpointError(f"{path} is not a readable safetensors model file ({exc})") from None
+    if header.get("format") != MODEL_FORMAT:
+        raise CheckpointError(f"{path} is not a DDPG model file (format {header.get('format')!r})")
+    if header.get("format_version") != str(FORMAT_VERSION):
+        raise CheckpointError(
+            f"{path} has model format version {header.get('format_version')!r}; "
+            f"this library reads version {FORMAT_VERSION}"
+        )
+    if header.get("checksum") != _tensor_checksum(tensors):
+        raise CheckpointError(f"{path} failed its checksum: the file is corrupt or was modified")
+    try:
+        meta = json.loads(header["meta"])
+    except (KeyError, json.JSONDecodeError):
+        raise CheckpointError(f"{path} has unreadable metadata") from None
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{path} has unreadable metadata")
+    return tensors, meta
+
+
+def _safetensors_metadata(data: bytes) -> dict[str, str]:
+    """The `__metadata__` of a safetensors blob (length-prefixed JSON header)."""
+    if len(data) < 8:
+        raise ValueError("file too short")
+    n = int.from_bytes(data[:8], "little")
+    if n > len(data) - 8:
+        raise ValueError("header length exceeds file size")
+    header = json.loads(data[8 : 8 + n])
+    meta = header.get("__metadata__") or {}
+    if not isinstance(meta, dict):
+        raise ValueError("metadata is not a mapping")
+    return meta
+
+
+# -- checkpoints --------------------------------------------------------------------------------
+def _npy_bytes(array: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, np.ascontiguousarray(array), allow_pickle=False)
+    return buf.getvalue()
+
+
+def save_checkpoint(
+    directory: Path,
+    step: int,
+    tensors: dict[str, torch.Tensor],
+    arrays: dict[str, np.ndarray],
+    state: dict[str, Any],
+) -> Path:
+    """Write a checkpoint for `step` under `directory` atomically; keep the newest ones only."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    final = directory / f"step-{step:010d}"
+    tmp = directory / f".tmp-step-{step:010d}-{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    files: dict[str, bytes] = {
+        "weights.safetensors": safetensors.torch.save(_contiguous(tensors)),
+        "state.json": json.dumps(state, allow_nan=False).encode(),
+    }
+    for name, array in arrays.items():
+        files[f"{name}.npy"] = _npy_bytes(array)
+    for name, data in files.items():
+        with open(tmp / name, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+    manifest = {
+        "format": CHECKPOINT_FORMAT,
+        "format_version": FORMAT_VERSION,
+        "step": step,
+        "files": {name: sha256(data) for name, data in files.items()},
+    }
+    atomic_write_json(tmp / "manifest.json", manifest)
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    _fsync_dir(directory)
+    for old in list_checkpoints(directory)[KEEP_CHECKPOINTS:]:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def list_checkpoints(directory: Path) -> list[Path]:
+    """Checkpoint directories, newest first (temporary ones excluded)."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    return sorted(
+        (p for p in directory.iterdir() if p.is_dir() and p.name.startswith("step-")),
+        reverse=True,
+    )
+
+
+def read_checkpoint(
+    path: Path,
+) -> tuple[dict[str, torch.Tensor], dict[str, np.ndarray], dict[str, Any]]:
+    """Read and verify one checkpoint directory; raise CheckpointError if anything is off."""
+    path = Path(path)
+    try:
+        manifest = json.loads((path / "manifest.json").read_bytes())
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: no manifest (incomplete checkpoint)") from None
+    except (OSError, ValueError):
+        raise CheckpointError(f"{path}: unreadable manifest") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{path}: not a DDPG checkpoint")
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path}: checkpoint format version {manifest.get('format_version')!r}; "
+            f"this library reads version {FORMAT_VERSION}"
+        )
+    files = manifest.get("files")
+    if not isinstance(files, dict) or "weights.safetensors" not in files:
+        raise CheckpointError(f"{path}: manifest lists no files")
+    blobs: dict[str, bytes] = {}
+    for name, digest in files.items():
+        if not isinstance(name, str) or "/" in name or name.startswith("."):
+            raise CheckpointError(f"{path}: manifest names an invalid file {name!r}")
+        try:
+            data = (path / name).read_bytes()
+        except OSError:
+            raise CheckpointError(f"{path}: missing file {name}") from None
+        if sha256(data) != digest:
+            raise CheckpointError(f"{path}: {name} failed its checksum (truncated or modified)")
+        blobs[name] = data
+    try:
+        tensors = safetensors.torch.load(blobs.pop("weights.safetensors"))
+        state = json.loads(blobs.pop("state.json"))
+        arrays = {
+            name[: -len(".npy")]: np.load(io.BytesIO(data), allow_pickle=False)
+            for name, data in blobs.items()
+            if name.endswith(".npy")
+        }
+    except Exception as exc:
+        raise CheckpointError(f"{path}: unreadable contents ({exc})") from None
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path}: state.json is not an object")
+    return tensors, arrays, state
+
+
+def latest_checkpoint(
+    directory: Path,
+) -> tuple[Path, tuple[dict[str, torch.Tensor], dict[str, np.ndarray], dict[str, Any]], list[str]]:
+    """The newest checkpoint that verifies, with the reasons the newer ones were skipped."""
+    skipped: list[str] = []
+    for path in list_checkpoints(directory):
+        try:
+            return path, read_checkpoint(path), skipped
+        except CheckpointError as exc:
+            skipped.append(str(exc))
+    detail = f" ({'; '.join(skipped)})" if skipped else ""
+    raise CheckpointError(f"no valid checkpoint in {directory}{detail}")
+
+
+# -- flattening optimiser and RNG state into tensors + JSON --------------------------------------
+def optimizer_to_files(
+    prefix: str, optimizer: torch.optim.Optimizer
+) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    sd = optimizer.state_dict()
+    tensors: dict[str, torch.Tensor] = {}
+    scalars: dict[str, dict[str, Any]] = {}
+    for pid, entry in sd["state"].items():
+        for key, value in entry.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"{prefix}.{pid}.{key}"] = value
+            else:
+                scalars.setdefault(str(pid), {})[key] = value
+    return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
+
+
+def optimizer_from_files(
+    prefix: str,
+    optimizer: torch.optim.Optimizer,
+    tensors: dict[str, torch.Tensor],
+    meta: dict[str, Any],
+) -> None:
+    state: dict[int, dict[str, Any]] = {}
+    for key, value in tensors.items():
+        if key.startswith(prefix + "."):
+            pid, name = key[len(prefix) + 1 :].split(".", 1)
+            state.setdefault(int(pid), {})[name] = value
+    for pid, entry in meta.get("scalars", {}).items():
+        state.setdefault(int(pid), {}).update(entry)
+    groups = meta["param_groups"]
+    for group in groups:
+        if "betas" in group:
+            group["betas"] = tuple(group["betas"])
+    optimizer.load_state_dict({"state": state, "param_groups": groups})

@@ -1,0 +1,276 @@
+"""The run configuration: one typed dataclass, validated on construction.
+
+Every field carries a docstring (the string literal under it). The CLI reads those docstrings to
+document its ``--field-name`` options, so a field and its help text can never drift apart.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import difflib
+import inspect
+import math
+import typing
+from dataclasses import dataclass, fields
+from functools import cache
+from typing import Any
+
+from ddpg.errors import ConfigError
+
+NOISE_KINDS = ("gaussian", "ou")
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything that defines a DDPG run. Build one directly, from a preset or from a dict."""
+
+    env_id: str = "Pendulum-v1"
+    """Gymnasium environment id; it must have a continuous (Box) action space."""
+
+    seed: int = 0
+    """Seed for networks, exploration, replay sampling and environment resets."""
+
+    total_steps: int | None = 50_000
+    """Budget of environment steps (None: no step budget, `episodes` must be set)."""
+
+    episodes: int | None = None
+    """Budget of training episodes (None: no episode budget); training stops at the first budget."""
+
+    max_episode_steps: int | None = None
+    """Time limit per episode, replacing the environment's own (None: keep the environment's)."""
+
+    hidden_size: int = 256
+    """Width of both hidden layers of the actor and the critic."""
+
+    batch_norm: bool = True
+    """Put BatchNorm1d after the actor's second linear layer, as in the original design."""
+
+    gamma: float = 0.99
+    """Discount factor in [0, 1)."""
+
+    actor_lr: float = 1e-3
+    """AdamW learning rate of the actor."""
+
+    critic_lr: float = 1e-3
+    """AdamW learning rate of the critic."""
+
+    weight_decay: float = 0.01
+    """AdamW decoupled weight decay, for both networks (0.01 is AdamW's default)."""
+
+    batch_size: int = 256
+    """Transitions per gradient update."""
+
+    buffer_size: int = 1_000_000
+    """Replay buffer capacity in transitions; the oldest are overwritten once it is full."""
+
+    tau: float = 0.005
+    """Polyak coefficient in (0, 1]: target <- (1 - tau) * target + tau * online per update."""
+
+    noise: str = "gaussian"
+    """Exploration noise: 'gaussian' (independent each step) or 'ou' (Ornstein-Uhlenbeck)."""
+
+    noise_std: float = 0.1
+    """Exploration noise std as a fraction of the half action range (0.1: 10% of (high-low)/2)."""
+
+    ou_theta: float = 0.15
+    """Mean-reversion rate of the Ornstein-Uhlenbeck noise (only used with noise='ou')."""
+
+    learning_starts: int = 10_000
+    """Env steps of uniformly random actions before the first update."""
+
+    updates_per_step: int = 1
+    """Gradient updates after every env step once learning has started."""
+
+    log_every: int = 20
+    """Print a progress line every this many episodes."""
+
+    eval_every: int = 0
+    """Evaluate the deterministic policy every this many env steps (0: no periodic evaluation)."""
+
+    eval_episodes_during: int = 10
+    """Episodes per periodic evaluation."""
+
+    target_return: float | None = None
+    """Stop training early once a periodic evaluation's mean return reaches this (None: never)."""
+
+    eval_episodes: int = 20
+    """Episodes of the final evaluation of the best and the final policy."""
+
+    checkpoint_every: int = 10_000
+    """Write a resumable checkpoint every this many env steps (0: only at the end)."""
+
+    render_from: int | None = None
+    """Render the environment on screen from this training episode on (None: never)."""
+
+    device: str = "cpu"
+    """Torch device for networks and replay buffer: 'cpu', 'cuda', 'cuda:N' or 'auto'."""
+
+    torch_threads: int = 0
+    """CPU threads for torch (0: torch's default)."""
+
+    def __post_init__(self) -> None:
+        _validate(self)
+
+    # -- construction helpers -------------------------------------------------------------
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Config:
+        """Build a config from a dict, rejecting unknown keys with a suggestion."""
+        check_keys(data)
+        return cls(**data)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def replace(self, **changes: Any) -> Config:
+        check_keys(changes)
+        return dataclasses.replace(self, **changes)
+
+
+def field_names() -> list[str]:
+    return [f.name for f in fields(Config)]
+
+
+def check_keys(data: dict[str, Any]) -> None:
+    names = field_names()
+    for key in data:
+        if key not in names:
+            close = difflib.get_close_matches(key, names, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise ConfigError(f"unknown config key '{key}'{hint}")
+
+
+@cache
+def field_docs() -> dict[str, str]:
+    """The docstring under each field of `Config`, read from this module's source."""
+    tree = ast.parse(inspect.getsource(Config))
+    body = tree.body[0].body  # type: ignore[attr-defined]
+    docs: dict[str, str] = {}
+    for node, following in zip(body, body[1:], strict=False):
+        if (
+            isinstance(node, ast.AnnAssign)
+            and isinstance(node.target, ast.Name)
+            and isinstance(following, ast.Expr)
+            and isinstance(following.value, ast.Constant)
+            and isinstance(following.value.value, str)
+        ):
+            docs[node.target.id] = following.value.value
+    return docs
+
+
+@cache
+def field_types() -> dict[str, Any]:
+    return typing.get_type_hints(Config)
+
+
+def parse_value(name: str, text: str) -> Any:
+    """Turn the command-line text for field `name` into a typed value (never evaluates code)."""
+    hint = field_types()[name]
+    args = typing.get_args(hint)
+    optional = type(None) in args
+    base = next((a for a in args if a is not type(None)), hint) if args else hint
+    if optional and text.strip().lower() in ("none", "null", ""):
+        return None
+    try:
+        if base is bool:
+            lowered = text.strip().lower()
+            if lowered in ("1", "true", "yes", "on"):
+                return True
+            if lowered in ("0", "false", "no", "off"):
+                return False
+            raise ValueError
+        if base is int:
+            number = float(text.replace("_", ""))
+            if not number.is_integer():
+                raise ValueError
+            return int(number)
+        if base is float:
+            return float(text)
+        return str(text)
+    except ValueError:
+        kind = getattr(base, "__name__", str(base))
+        raise ConfigError(f"--{name.replace('_', '-')}: expected {kind}, got '{text}'") from None
+
+
+def _validate(c: Config) -> None:
+    def fail(message: str) -> None:
+        raise ConfigError(f"invalid config: {message}")
+
+    hints = field_types()
+    for f in fields(c):
+        value = getattr(c, f.name)
+        hint = hints[f.name]
+        allowed = typing.get_args(hint) or (hint,)
+        if value is None and type(None) in allowed:
+            continue
+        ok = False
+        for t in allowed:
+            if (
+                t is float
+                and isinstance(value, (int, float))
+                and not isinstance(value, bool)
+                or t is int
+                and isinstance(value, int)
+                and not isinstance(value, bool)
+                or t in (bool, str)
+                and isinstance(value, t)
+            ):
+                ok = True
+        if not ok:
+            fail(f"{f.name} must be {hint}, got {value!r}")
+        if isinstance(value, float) and not math.isfinite(value) and f.name != "target_return":
+            fail(f"{f.name} must be finite, got {value}")
+
+    if not c.env_id:
+        fail("env_id is empty")
+    if c.total_steps is None and c.episodes is None:
+        fail("set total_steps or episodes (both are None, training would never end)")
+    if c.total_steps is not None and c.total_steps < 1:
+        fail(f"total_steps must be >= 1, got {c.total_steps}")
+    if c.episodes is not None and c.episodes < 1:
+        fail(f"episodes must be >= 1, got {c.episodes}")
+    if c.max_episode_steps is not None and c.max_episode_steps < 1:
+        fail(f"max_episode_steps must be >= 1, got {c.max_episode_steps}")
+    if c.hidden_size < 1:
+        fail(f"hidden_size must be >= 1, got {c.hidden_size}")
+    if not 0.0 <= c.gamma < 1.0:
+        fail(f"gamma must be in [0, 1), got {c.gamma}")
+    for name in ("actor_lr", "critic_lr"):
+        if not getattr(c, name) > 0:
+            fail(f"{name} must be > 0, got {getattr(c, name)}")
+    if c.weight_decay < 0:
+        fail(f"weight_decay must be >= 0, got {c.weight_decay}")
+    if c.batch_size < 1:
+        fail(f"batch_size must be >= 1, got {c.batch_size}")
+    if c.buffer_size < 1:
+        fail(f"buffer_size must be >= 1, got {c.buffer_size}")
+    if c.batch_size > c.buffer_size:
+        fail(f"batch_size ({c.batch_size}) is larger than buffer_size ({c.buffer_size})")
+    if c.batch_norm and c.batch_size < 2:
+        fail("batch_size must be >= 2 with batch_norm (BatchNorm needs two samples)")
+    if not 0.0 < c.tau <= 1.0:
+        fail(f"tau must be in (0, 1], got {c.tau}")
+    if c.noise not in NOISE_KINDS:
+        fail(f"noise must be one of {', '.join(NOISE_KINDS)}, got '{c.noise}'")
+    if c.noise_std < 0:
+        fail(f"noise_std must be >= 0, got {c.noise_std}")
+    if not 0.0 < c.ou_theta <= 1.0:
+        fail(f"ou_theta must be in (0, 1], got {c.ou_theta}")
+    if c.learning_starts < 0:
+        fail(f"learning_starts must be >= 0, got {c.learning_starts}")
+    if c.updates_per_step < 1:
+        fail(f"updates_per_step must be >= 1, got {c.updates_per_step}")
+    if c.log_every < 1:
+        fail(f"log_every must be >= 1, got {c.log_every}")
+    for name in ("eval_every", "checkpoint_every", "torch_threads"):
+        if getattr(c, name) < 0:
+            fail(f"{name} must be >= 0, got {getattr(c, name)}")
+    for name in ("eval_episodes_during", "eval_episodes"):
+        if getattr(c, name) < 1:
+            fail(f"{name} must be >= 1, got {getattr(c, name)}")
+    if c.target_return is not None and c.eval_every == 0:
+        fail("target_return needs periodic evaluation: set eval_every > 0")
+    if c.render_from is not None and c.render_from < 1:
+        fail(f"render_from must be >= 1, got {c.render_from}")
+    if not (c.device in ("cpu", "cuda", "auto") or c.device.startswith("cuda:")):
+        fail(f"device must be 'cpu', 'cuda', 'cuda:N' or 'auto', got '{c.device}'")

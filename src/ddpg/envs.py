@@ -1,0 +1,90 @@
+"""Creating and checking Gymnasium environments, and the per-episode reset seeds."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+
+import gymnasium as gym
+import numpy as np
+
+from ddpg.errors import EnvError
+
+# Independent streams of reset seeds, so training, periodic evaluation and the final evaluation
+# never see the same start states.
+TRAIN_STREAM, PERIODIC_EVAL_STREAM, FINAL_EVAL_STREAM = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class EnvInfo:
+    """What the agent needs to know about an environment's spaces."""
+
+    obs_dim: int
+    action_low: np.ndarray
+    action_high: np.ndarray
+
+    @property
+    def act_dim(self) -> int:
+        return int(self.action_low.size)
+
+
+def episode_seed(seed: int, stream: int, episode: int) -> int:
+    """The reset seed of `episode` in `stream`: a pure function, so any episode can be replayed."""
+    return int(np.random.SeedSequence([seed, stream, episode]).generate_state(1)[0])
+
+
+def make_env(
+    env_id: str, max_episode_steps: int | None = None, render_mode: str | None = None
+) -> gym.Env:
+    """`gym.make` with one-line errors for unknown ids and missing dependencies."""
+    kwargs = {} if max_episode_steps is None else {"max_episode_steps": max_episode_steps}
+    try:
+        env = gym.make(env_id, render_mode=render_mode, **kwargs)
+    except gym.error.DependencyNotInstalled as exc:
+        raise EnvError(f"environment '{env_id}' needs a missing package: {exc}") from None
+    except gym.error.Error as exc:
+        close = difflib.get_close_matches(env_id, list(gym.registry), n=3, cutoff=0.5)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise EnvError(f"unknown environment '{env_id}'{hint}") from exc
+    except TypeError as exc:  # e.g. an environment that takes no render_mode
+        raise EnvError(f"cannot create environment '{env_id}': {exc}") from None
+    check_env(env, env_id)
+    return env
+
+
+def check_env(env: gym.Env, name: str | None = None) -> EnvInfo:
+    """Refuse the spaces DDPG cannot handle; return what the agent needs."""
+    name = name or (env.spec.id if env.spec else type(env).__name__)
+    act = env.action_space
+    if not isinstance(act, gym.spaces.Box):
+        raise EnvError(
+            f"environment '{name}' has a {type(act).__name__} action space; DDPG needs a "
+            "continuous Box action space"
+        )
+    if act.shape is None or len(act.shape) != 1:
+        raise EnvError(
+            f"environment '{name}' has actions of shape {act.shape}; DDPG needs a vector"
+        )
+    if not (np.all(np.isfinite(act.low)) and np.all(np.isfinite(act.high))):
+        raise EnvError(
+            f"environment '{name}' has non-finite action bounds {act.low}..{act.high}; "
+            "DDPG squashes actions into finite bounds"
+        )
+    if np.any(act.high <= act.low):
+        raise EnvError(f"environment '{name}' has empty action bounds {act.low}..{act.high}")
+    obs = env.observation_space
+    if not isinstance(obs, gym.spaces.Box):
+        raise EnvError(
+            f"environment '{name}' has a {type(obs).__name__} observation space; only flat Box "
+            "observations are supported"
+        )
+    if obs.shape is None or len(obs.shape) != 1:
+        raise EnvError(
+            f"environment '{name}' has observations of shape {obs.shape}; only flat vector "
+            "observations are supported (no images)"
+        )
+    return EnvInfo(
+        obs_dim=int(obs.shape[0]),
+        action_low=np.asarray(act.low, dtype=np.float32),
+        action_high=np.asarray(act.high, dtype=np.float32),
+    )

@@ -1,0 +1,78 @@
+"""Actor and critic networks.
+
+The actor follows the original design (Linear, LeakyReLU, Linear, BatchNorm1d, LeakyReLU, Linear)
+and adds what the original lacked: a tanh squashing and an affine map onto the environment's action
+bounds, so actions are always legal whatever the bounds (asymmetric and per-dimension included).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+# The DDPG paper initialises the output layers in [-3e-3, 3e-3] so that early actions and Q values
+# start near zero instead of saturating the tanh.
+FINAL_LAYER_INIT = 3e-3
+
+
+def _init_final(layer: nn.Linear) -> nn.Linear:
+    nn.init.uniform_(layer.weight, -FINAL_LAYER_INIT, FINAL_LAYER_INIT)
+    nn.init.uniform_(layer.bias, -FINAL_LAYER_INIT, FINAL_LAYER_INIT)
+    return layer
+
+
+class Actor(nn.Module):
+    """Deterministic policy mu(s). `forward` returns actions normalised to [-1, 1]."""
+
+    def __init__(
+        self,
+        obs_dim: int,
+        action_low: np.ndarray,
+        action_high: np.ndarray,
+        hidden_size: int = 256,
+        batch_norm: bool = True,
+    ) -> None:
+        super().__init__()
+        low = torch.as_tensor(np.asarray(action_low, dtype=np.float32))
+        high = torch.as_tensor(np.asarray(action_high, dtype=np.float32))
+        act_dim = low.numel()
+        self.net = nn.Sequential(
+            nn.Linear(obs_dim, hidden_size),
+            nn.LeakyReLU(),
+            nn.Linear(hidden_size, hidden_size),
+            nn.BatchNorm1d(hidden_size) if batch_norm else nn.Identity(),
+            nn.LeakyReLU(),
+            _init_final(nn.Linear(hidden_size, act_dim)),
+        )
+        # Affine map from [-1, 1] to [low, high], per dimension.
+        self.register_buffer("action_scale", (high - low) / 2.0)
+        self.register_buffer("action_bias", (high + low) / 2.0)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.net(obs))
+
+    def to_env(self, normalised: torch.Tensor) -> torch.Tensor:
+        """Map actions in [-1, 1] onto the environment's bounds."""
+        return normalised * self.action_scale + self.action_bias
+
+    def from_env(self, action: torch.Tensor) -> torch.Tensor:
+        """Map environment actions back to [-1, 1] (inverse of `to_env`)."""
+        return (action - self.action_bias) / self.action_scale
+
+
+class Critic(nn.Module):
+    """Action-value function Q(s, a) on the concatenation of observation and normalised action."""
+
+    def __init__(self, obs_dim: int, act_dim: int, hidden_size: int = 256) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(obs_dim + act_dim, hidden_size),
+            nn.LeakyReLU(),
+            nn.Linear(hidden_size, hidden_size),
+            nn.LeakyReLU(),
+            _init_final(nn.Linear(hidden_size, 1)),
+        )
+
+    def forward(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        return self.net(torch.cat([obs, action], dim=-1)).squeeze(-1)
