@@ -1,0 +1,23 @@
+"""The learning test: the agent must really learn, on CPU, within a fixed step budget."""
+
+from __future__ import annotations
+
+import pytest
+
+from ddpg.presets import preset_config
+from ddpg.train import Trainer
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [0, 1])
+def test_pendulum_learns_within_15k_steps(seed: int) -> None:
+    # The pendulum preset as shipped, on a 15,000-step budget; the best policy (chosen by
+    # periodic evaluation) is then evaluated on 10 fresh episodes never used for selection.
+    config = preset_config("pendulum", seed=seed, total_steps=15_000, eval_episodes=10)
+    trainer = Trainer(config)
+    trainer.run()
+    summary = trainer.final_evaluation()
+    trainer.close()
+    assert trainer.step == 15_000
+    assert summary["best"]["episodes"] == 10
+    assert summary["best"]["mean_return"] >= -300, summary["best"]
