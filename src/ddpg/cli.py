@@ -85,6 +85,37 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--seed", type=int, default=None, help="seed (default: the run's)")
     evaluate.add_argument("--json", type=Path, default=None, help="also write results as JSON")
 
+    plot = sub.add_parser(
+        "plot",
+        help="plot learning curves of runs to a PNG",
+        description=(
+            "Plot evaluation and training returns against env steps. Runs of the same config "
+            "(seed aside) are drawn as their mean with a min-max band."
+        ),
+    )
+    plot.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR")
+    plot.add_argument(
+        "--out", type=Path, default=None, help="PNG path (default: FIRST_RUN/learning_curve.png)"
+    )
+
+    record = sub.add_parser(
+        "record",
+        help="write a video of a run's trained agent",
+        description="Render the deterministic policy headless into a GIF or MP4.",
+    )
+    record.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    record.add_argument(
+        "--model", choices=("best", "final"), default="best", help="which model (default: best)"
+    )
+    record.add_argument(
+        "--out", type=Path, default=None, help="video path (default: RUN/agent.gif)"
+    )
+    record.add_argument("--episodes", type=int, default=1, help="episodes to record (default: 1)")
+    record.add_argument("--seed", type=int, default=None, help="seed (default: the run's)")
+    record.add_argument(
+        "--frame-skip", type=int, default=2, help="keep every Nth frame (default: 2)"
+    )
+
     sub.add_parser("presets", help="list the presets", description="List the presets.")
     return parser
 
@@ -97,6 +128,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_train(args)
         if args.command == "evaluate":
             return cmd_evaluate(args)
+        if args.command == "plot":
+            return cmd_plot(args)
+        if args.command == "record":
+            return cmd_record(args)
         return cmd_presets()
     except DDPGError as exc:
         print(f"ddpg: error: {exc}", file=sys.stderr)
@@ -228,6 +263,32 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         payload = {"run_dir": str(args.run_dir), "model": args.model, **result.to_dict()}
         args.json.write_text(json.dumps(payload, indent=2) + "\n")
     model.trainer.close()
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from ddpg.plots import plot_runs
+
+    out = args.out or args.run_dirs[0] / "learning_curve.png"
+    print(f"wrote {plot_runs(args.run_dirs, out)}")
+    return 0
+
+
+def cmd_record(args: argparse.Namespace) -> int:
+    from ddpg.record import record_video
+    from ddpg.train import read_config
+
+    read_config(args.run_dir)
+    out = args.out or args.run_dir / "agent.gif"
+    path, frames, returns = record_video(
+        args.run_dir / f"model_{args.model}.safetensors",
+        out,
+        episodes=args.episodes,
+        seed=args.seed,
+        frame_skip=args.frame_skip,
+    )
+    shown = ", ".join(f"{r:.1f}" for r in returns)
+    print(f"wrote {path}: {frames} frames, episode return(s) {shown}")
     return 0
 
 

@@ -100,6 +100,9 @@ class Config:
     checkpoint_every: int = 10_000
     """Write a resumable checkpoint every this many env steps (0: only at the end)."""
 
+    tensorboard: bool = True
+    """Write TensorBoard event files into RUN_DIR/tensorboard (runs with a run directory only)."""
+
     render_from: int | None = None
     """Render the environment on screen from this training episode on (None: never)."""
 

@@ -6,6 +6,7 @@ import csv
 import math
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -53,12 +54,86 @@ def _fmt(value: Any) -> Any:
 
 
 class Console:
-    """Progress lines on stdout; silent when quiet."""
+    """What the user sees while a run goes.
 
-    def __init__(self, quiet: bool = False, stream: TextIO | None = None) -> None:
+    On a terminal: a progress bar redrawn in place (steps, steps/s, recent return, ETA) with
+    periodic lines printed above it. Elsewhere (CI, log files): the periodic lines only. Quiet:
+    nothing.
+    """
+
+    REDRAW_SECONDS = 0.25
+
+    def __init__(
+        self, quiet: bool = False, stream: TextIO | None = None, bar: bool | None = None
+    ) -> None:
         self.quiet = quiet
         self.stream = stream or sys.stdout
+        isatty = getattr(self.stream, "isatty", lambda: False)()
+        self.bar = (isatty if bar is None else bar) and not quiet
+        self._last_draw = 0.0
+        self._bar_shown = False
 
     def print(self, message: str) -> None:
-        if not self.quiet:
-            print(message, file=self.stream, flush=True)
+        if self.quiet:
+            return
+        if self._bar_shown:
+            self.stream.write("\r\033[K")
+            self._bar_shown = False
+        print(message, file=self.stream, flush=True)
+
+    def progress(
+        self, step: int, total: int | None, steps_per_s: float, recent_return: float | None
+    ) -> None:
+        """Redraw the bar, at most every REDRAW_SECONDS; a no-op without a terminal."""
+        if not self.bar:
+            return
+        now = time.monotonic()
+        if now - self._last_draw < self.REDRAW_SECONDS and step != total:
+            return
+        self._last_draw = now
+        self.stream.write("\r\033[K" + format_progress(step, total, steps_per_s, recent_return))
+        self.stream.flush()
+        self._bar_shown = True
+
+    def close(self) -> None:
+        if self._bar_shown:
+            self.stream.write("\n")
+            self.stream.flush()
+            self._bar_shown = False
+
+
+def format_progress(
+    step: int, total: int | None, steps_per_s: float, recent_return: float | None, width: int = 24
+) -> str:
+    ret = "-" if recent_return is None else f"{recent_return:.1f}"
+    if not total:
+        return f"{step:,} steps | {steps_per_s:,.0f} steps/s | avg return {ret}"
+    fraction = min(step / total, 1.0)
+    filled = int(width * fraction)
+    left = (total - step) / steps_per_s if steps_per_s > 0 else float("inf")
+    eta = "?" if not math.isfinite(left) else time.strftime("%H:%M:%S", time.gmtime(left))
+    return (
+        f"[{'#' * filled}{'.' * (width - filled)}] {fraction:4.0%} {step:,}/{total:,} steps"
+        f" | {steps_per_s:,.0f} steps/s | avg return {ret} | ETA {eta}"
+    )
+
+
+class TensorBoardLogger:
+    """Scalars for TensorBoard (`tensorboard --logdir RUN_DIR/tensorboard`). On resume, events
+    written after the checkpoint are purged so the curves match a run done in one go."""
+
+    def __init__(self, log_dir: Path, purge_step: int | None = None) -> None:
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.writer = SummaryWriter(log_dir=str(log_dir), purge_step=purge_step)
+
+    def scalars(self, step: int, values: dict[str, float | None]) -> None:
+        for tag, value in values.items():
+            if value is not None:
+                self.writer.add_scalar(tag, value, step)
+
+    def flush(self) -> None:
+        self.writer.flush()
+
+    def close(self) -> None:
+        self.writer.close()

@@ -40,7 +40,7 @@ from ddpg.envs import (
 )
 from ddpg.errors import CheckpointError, EnvError, NonFiniteError
 from ddpg.evaluation import EvalResult, evaluate
-from ddpg.loggers import Console, CsvLogger
+from ddpg.loggers import Console, CsvLogger, TensorBoardLogger
 
 EPISODE_COLUMNS = [
     "step",
@@ -111,6 +111,9 @@ class Trainer:
         self._start_time = time.perf_counter()
         self._sums = self._zero_sums()
         self._rendering = False
+        self._progress_total: int | None = config.total_steps
+        self._tb: TensorBoardLogger | None = None
+        self._tb_purge_step: int | None = None
         self.episode_log: CsvLogger | None = None
         self.eval_log: CsvLogger | None = None
         if self.run_dir is not None:
@@ -134,9 +137,18 @@ class Trainer:
         for env in (self.env, self._eval_env):
             if env is not None:
                 env.close()
-        for log in (self.episode_log, self.eval_log):
+        for log in (self.episode_log, self.eval_log, self._tb):
             if log is not None:
                 log.close()
+        self.console.close()
+
+    def _scalars(self, values: dict[str, float | None]) -> None:
+        """Send scalars to TensorBoard, when this run writes a run directory with it on."""
+        if self.run_dir is None or not self.config.tensorboard:
+            return
+        if self._tb is None:
+            self._tb = TensorBoardLogger(self.run_dir / "tensorboard", self._tb_purge_step)
+        self._tb.scalars(self.step, values)
 
     # -- the loop ----------------------------------------------------------------------------
     def budget_left(self, max_steps: int | None) -> bool:
@@ -154,6 +166,7 @@ class Trainer:
         is reached, or a stop is requested (then a checkpoint is written and
         `TrainingInterrupted` raised)."""
         session_start_step = self.step
+        self._progress_total = max_steps if max_steps is not None else self.config.total_steps
         while self.budget_left(max_steps):
             self.train_step()
             if self.stop_requested is not None:
@@ -196,6 +209,10 @@ class Trainer:
             self.periodic_evaluation()
         if self.run_dir is not None and c.checkpoint_every and self.step % c.checkpoint_every == 0:
             self.save_checkpoint()
+        if self.console.bar:
+            recent = self.recent_returns[-1] if self.recent_returns else None
+            running = float(np.mean(self.recent_returns)) if recent is not None else None
+            self.console.progress(self.step, self._progress_total, self.steps_per_second(), running)
 
     def _start_episode(self) -> None:
         c = self.config
@@ -229,6 +246,16 @@ class Trainer:
         }
         if self.episode_log is not None:
             self.episode_log.write(row)
+        self._scalars(
+            {
+                "train/episode_return": self.episode_return,
+                "train/running_avg_100": running,
+                "train/critic_loss": row["critic_loss"],
+                "train/actor_loss": row["actor_loss"],
+                "train/q_mean": row["q_mean"],
+                "perf/steps_per_s": self.steps_per_second(),
+            }
+        )
         if not c.eval_every and len(self.recent_returns) >= MIN_EPISODES_FOR_BEST:
             self._consider_best(running)
         if self.episode % c.log_every == 0:
@@ -256,6 +283,7 @@ class Trainer:
                     "wall_time_s": self.elapsed(),
                 }
             )
+        self._scalars({"eval/mean_return": result.mean, "eval/std_return": result.std})
         improved = self._consider_best(result.mean)
         self.console.print(
             f"eval at step {self.step:8d} | mean {result.mean:9.1f} +- {result.std:7.1f}"
@@ -363,6 +391,8 @@ class Trainer:
     def save_checkpoint(self) -> Path | None:
         if self.run_dir is None:
             return None
+        if self._tb is not None:
+            self._tb.flush()
         bad = self.agent.weights_are_finite()
         if bad is not None:
             raise NonFiniteError(f"weights became non-finite ({bad}); the last checkpoint is kept")
@@ -457,6 +487,7 @@ class Trainer:
             self.episode_log.truncate(int(positions["metrics"]))
         if self.eval_log is not None:
             self.eval_log.truncate(int(positions["evaluations"]))
+        self._tb_purge_step = self.step + 1  # drop events logged after this checkpoint
         self.obs = None
         if state["in_episode"]:
             self._replay_episode(arrays["episode_obs"], arrays["episode_actions"], state)
