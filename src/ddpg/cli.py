@@ -6,6 +6,7 @@ Errors a user can cause are printed as one line on stderr with a non-zero exit c
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import shutil
 import signal
@@ -14,7 +15,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import fields
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from ddpg import __version__
 from ddpg.config import Config, field_docs, parse_value
@@ -31,8 +32,22 @@ def option_name(field: str) -> str:
     return "--" + field.replace("_", "-")
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (with a suggestion for a mistyped option)."""
+
+    def error(self, message: str) -> NoReturn:
+        if message.startswith("unrecognized arguments:"):
+            options = [o for a in self._actions for o in a.option_strings]
+            for word in message.split(":", 1)[1].split():
+                close = difflib.get_close_matches(word.split("=")[0], options, n=1)
+                if close:
+                    message += f" (did you mean {close[0]}?)"
+                    break
+        self.exit(2, f"{self.prog}: error: {message}; see --help\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="ddpg",
         description="DDPG for Gymnasium continuous-control environments.",
     )
