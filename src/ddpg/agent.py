@@ -119,7 +119,9 @@ class DDPGAgent:
         return self.to_env(self.policy(obs, explore))
 
     def to_env(self, normalised: np.ndarray) -> np.ndarray:
-        return (normalised * self._scale + self._bias).astype(np.float32)
+        action = (normalised * self._scale + self._bias).astype(np.float32)
+        # Rounding can put +-1 one float32 step outside the bounds: clip it back.
+        return np.clip(action, self.info.action_low, self.info.action_high)
 
     def from_env(self, action: np.ndarray) -> np.ndarray:
         return ((np.asarray(action, dtype=np.float32) - self._bias) / self._scale).astype(

@@ -72,12 +72,13 @@ def _contiguous(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}
 
 
-def _tensor_checksum(tensors: dict[str, torch.Tensor]) -> str:
-    h = hashlib.sha256()
+def _tensor_checksum(tensors: dict[str, torch.Tensor], meta: str = "") -> str:
+    h = hashlib.sha256(meta.encode())
     for key in sorted(tensors):
         t = tensors[key]
         h.update(f"{key}|{t.dtype}|{tuple(t.shape)}|".encode())
-        h.update(t.contiguous().view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        data = t.contiguous().reshape(-1).view(torch.uint8)  # reshape: 0-dim int64 counters
+        h.update(data.numpy().tobytes() if t.numel() else b"")
     return h.hexdigest()
 
 
@@ -85,11 +86,12 @@ def _tensor_checksum(tensors: dict[str, torch.Tensor]) -> str:
 def save_model(path: Path, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
     """One safetensors file: weights plus JSON metadata and a checksum of the weights."""
     tensors = _contiguous(tensors)
+    meta_json = json.dumps(meta, allow_nan=False)
     header = {
         "format": MODEL_FORMAT,
         "format_version": str(FORMAT_VERSION),
-        "meta": json.dumps(meta, allow_nan=False),
-        "checksum": _tensor_checksum(tensors),
+        "meta": meta_json,
+        "checksum": _tensor_checksum(tensors, meta_json),
     }
     atomic_write_bytes(Path(path), safetensors.torch.save(tensors, metadata=header))
 
@@ -111,7 +113,7 @@ def load_model(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
             f"{path} has model format version {header.get('format_version')!r}; "
             f"this library reads version {FORMAT_VERSION}"
         )
-    if header.get("checksum") != _tensor_checksum(tensors):
+    if header.get("checksum") != _tensor_checksum(tensors, header.get("meta", "")):
         raise CheckpointError(f"{path} failed its checksum: the file is corrupt or was modified")
     try:
         meta = json.loads(header["meta"])

@@ -197,6 +197,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         run_dir = args.run_dir or Path("runs") / (
             f"{preset}-s{config.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
         )
+        if run_dir.exists() and not run_dir.is_dir():
+            raise RunDirError(f"run directory {run_dir} exists and is not a directory")
         if run_dir.exists() and any(run_dir.iterdir()) and not args.overwrite:
             raise RunDirError(
                 f"run directory {run_dir} exists; pass --overwrite to replace it or "
@@ -264,7 +266,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     read_config(args.run_dir)
     model = DDPG.load(args.run_dir / f"model_{args.model}.safetensors")
     config = model.config
-    episodes = args.episodes or config.eval_episodes
+    episodes = config.eval_episodes if args.episodes is None else args.episodes
     if episodes < 1:
         raise RunDirError(f"--episodes must be >= 1, got {episodes}")
     seed = config.seed if args.seed is None else args.seed

@@ -38,18 +38,25 @@ def make_env(
 ) -> gym.Env:
     """`gym.make` with one-line errors for unknown ids and missing dependencies."""
     kwargs = {} if max_episode_steps is None else {"max_episode_steps": max_episode_steps}
+    if ":" not in env_id and env_id not in gym.registry:
+        # Refused before gym.make, which prints a DeprecationWarning for old versions first.
+        raise EnvError(_unknown_env(env_id))
     try:
         env = gym.make(env_id, render_mode=render_mode, **kwargs)
     except gym.error.DependencyNotInstalled as exc:
         raise EnvError(f"environment '{env_id}' needs a missing package: {exc}") from None
     except gym.error.Error as exc:
-        close = difflib.get_close_matches(env_id, list(gym.registry), n=3, cutoff=0.5)
-        hint = f"; did you mean {', '.join(close)}?" if close else ""
-        raise EnvError(f"unknown environment '{env_id}'{hint}") from exc
+        raise EnvError(_unknown_env(env_id)) from exc
     except TypeError as exc:  # e.g. an environment that takes no render_mode
         raise EnvError(f"cannot create environment '{env_id}': {exc}") from None
     check_env(env, env_id)
     return env
+
+
+def _unknown_env(env_id: str) -> str:
+    close = difflib.get_close_matches(env_id, list(gym.registry), n=3, cutoff=0.5)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    return f"unknown environment '{env_id}'{hint}"
 
 
 def check_env(env: gym.Env, name: str | None = None) -> EnvInfo:

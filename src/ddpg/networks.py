@@ -48,13 +48,18 @@ class Actor(nn.Module):
         # Affine map from [-1, 1] to [low, high], per dimension.
         self.register_buffer("action_scale", (high - low) / 2.0)
         self.register_buffer("action_bias", (high + low) / 2.0)
+        # Not saved (clamping only), so model files keep their keys.
+        self.register_buffer("action_low", low, persistent=False)
+        self.register_buffer("action_high", high, persistent=False)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         return torch.tanh(self.net(obs))
 
     def to_env(self, normalised: torch.Tensor) -> torch.Tensor:
         """Map actions in [-1, 1] onto the environment's bounds."""
-        return normalised * self.action_scale + self.action_bias
+        action = normalised * self.action_scale + self.action_bias
+        # Rounding can put +-1 one float32 step outside the bounds: clamp it back.
+        return torch.minimum(torch.maximum(action, self.action_low), self.action_high)
 
     def from_env(self, action: torch.Tensor) -> torch.Tensor:
         """Map environment actions back to [-1, 1] (inverse of `to_env`)."""

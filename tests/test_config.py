@@ -1,0 +1,163 @@
+"""Config validation, field docs, command-line value parsing and presets."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from ddpg.config import Config, field_docs, field_names, parse_value
+from ddpg.errors import ConfigError
+from ddpg.presets import PRESETS, preset_config, preset_names
+
+
+# -- field docs ----------------------------------------------------------------------------------
+def test_every_field_has_a_docstring():
+    docs = field_docs()
+    names = [f.name for f in dataclasses.fields(Config)]
+    assert {"env_id", "tau", "gamma", "batch_norm", "noise_std"} <= set(names)
+    assert sorted(docs) == sorted(names) == sorted(field_names())
+    for name in names:
+        assert len(docs[name].strip()) > 10, name
+    # A spot check that the docs are the string under the field, not a neighbour's.
+    assert docs["tau"].startswith("Polyak coefficient")
+    assert docs["gamma"] == "Discount factor in [0, 1)."
+
+
+# -- validation ----------------------------------------------------------------------------------
+def test_default_config_is_valid_and_round_trips_through_dict():
+    config = Config()
+    assert Config.from_dict(config.to_dict()) == config
+    assert config.replace(tau=0.5).tau == 0.5
+    assert config.tau == 0.005  # frozen: replace returns a new config
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"actor_lr": -1e-3}, "actor_lr must be > 0"),
+        ({"critic_lr": 0.0}, "critic_lr must be > 0"),
+        ({"tau": 0.0}, "tau must be in (0, 1]"),
+        ({"tau": 1.5}, "tau must be in (0, 1]"),
+        ({"gamma": 1.0}, "gamma must be in [0, 1)"),
+        ({"gamma": -0.1}, "gamma must be in [0, 1)"),
+        ({"batch_size": 512, "buffer_size": 256}, "batch_size (512) is larger than buffer_size"),
+        ({"noise": "pink"}, "noise must be one of gaussian, ou"),
+        ({"total_steps": None, "episodes": None}, "set total_steps or episodes"),
+        ({"total_steps": 0}, "total_steps must be >= 1"),
+        ({"batch_norm": True, "batch_size": 1}, "BatchNorm needs two samples"),
+        ({"target_return": 100.0, "eval_every": 0}, "target_return needs periodic evaluation"),
+        ({"device": "tpu"}, "device must be"),
+        ({"actor_lr": float("nan")}, "actor_lr must be finite"),
+        ({"hidden_size": 2.5}, "hidden_size must be"),
+        ({"hidden_size": True}, "hidden_size must be"),  # a bool is not an int here
+        ({"batch_norm": 1}, "batch_norm must be"),
+    ],
+)
+def test_invalid_values_raise_config_error(changes, message):
+    with pytest.raises(ConfigError) as info:
+        Config(**changes)
+    assert message in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_boundary_values_are_accepted():
+    assert Config(tau=1.0).tau == 1.0
+    assert Config(gamma=0.0).gamma == 0.0
+    assert Config(batch_size=256, buffer_size=256).batch_size == 256
+    assert Config(total_steps=None, episodes=3).episodes == 3
+    assert Config(actor_lr=1).actor_lr == 1  # an int is a valid float
+
+
+def test_from_dict_rejects_unknown_key_with_suggestion():
+    with pytest.raises(ConfigError, match=r"unknown config key 'gama' \(did you mean 'gamma'\?\)"):
+        Config.from_dict({"gama": 0.9})
+    with pytest.raises(ConfigError, match="unknown config key 'zzzzzz'$"):
+        Config.from_dict({"zzzzzz": 1})
+    with pytest.raises(ConfigError, match="did you mean 'batch_size'"):
+        Config().replace(batchsize=4)
+
+
+# -- parse_value ---------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("name", "text", "expected"),
+    [
+        ("batch_size", "64", 64),
+        ("buffer_size", "1_000_000", 1_000_000),
+        ("buffer_size", "1e6", 1_000_000),
+        ("total_steps", "none", None),
+        ("total_steps", "None", None),
+        ("total_steps", "300", 300),
+        ("tau", "0.005", 0.005),
+        ("actor_lr", "3e-4", 3e-4),
+        ("target_return", "null", None),
+        ("target_return", "-150.5", -150.5),
+        ("batch_norm", "true", True),
+        ("batch_norm", "YES", True),
+        ("batch_norm", "1", True),
+        ("batch_norm", "off", False),
+        ("batch_norm", "False", False),
+        ("env_id", "Pendulum-v1", "Pendulum-v1"),
+        ("noise", "ou", "ou"),
+    ],
+)
+def test_parse_value(name, text, expected):
+    value = parse_value(name, text)
+    assert value == expected
+    assert type(value) is type(expected)
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        ("batch_size", "1.5", "--batch-size: expected int, got '1.5'"),
+        ("batch_size", "none", "--batch-size: expected int, got 'none'"),  # not optional
+        ("tau", "abc", "--tau: expected float, got 'abc'"),
+        ("batch_norm", "maybe", "--batch-norm: expected bool, got 'maybe'"),
+    ],
+)
+def test_parse_value_rejects_bad_text(name, text, message):
+    with pytest.raises(ConfigError) as info:
+        parse_value(name, text)
+    assert str(info.value) == message
+
+
+# -- presets -------------------------------------------------------------------------------------
+def test_presets_all_construct():
+    assert preset_names() == ["seed-lunarlander", "lunarlander", "pendulum"]
+    for name in preset_names():
+        config = preset_config(name)
+        assert isinstance(config, Config)
+        assert PRESETS[name]["description"]
+        for key, value in PRESETS[name]["values"].items():
+            assert getattr(config, key) == value, (name, key)
+
+
+def test_seed_lunarlander_has_the_notebook_values():
+    c = preset_config("seed-lunarlander")
+    assert c.env_id == "LunarLanderContinuous-v3"
+    assert c.hidden_size == 256
+    assert c.gamma == 0.99
+    assert c.actor_lr == 1e-3
+    assert c.critic_lr == 1e-3
+    assert c.episodes == 1000
+    assert c.total_steps is None
+    assert c.max_episode_steps == 200
+    assert c.batch_size == 100
+    assert c.buffer_size == 1_000_000
+    assert c.tau == 0.005
+    assert c.noise == "gaussian"
+    assert c.noise_std == 0.1
+    assert c.eval_episodes == 20
+    assert c.batch_norm is True
+    assert c.weight_decay == 0.01
+
+
+def test_preset_overrides_and_unknown_preset():
+    assert preset_config("pendulum", total_steps=600).total_steps == 600
+    with pytest.raises(ConfigError, match=r"unknown preset 'pendullum' \(did you mean 'pendulum'"):
+        preset_config("pendullum")
+    with pytest.raises(ConfigError, match="unknown config key 'tua'"):
+        preset_config("pendulum", tua=0.1)
+    with pytest.raises(ConfigError, match="tau must be in"):
+        preset_config("pendulum", tau=2.0)
