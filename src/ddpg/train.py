@@ -197,7 +197,7 @@ class Trainer:
         self.step += 1
         self.episode_return += reward
         self.episode_actions.append(action)
-        self.obs = next_obs
+        self.obs = np.asarray(next_obs, dtype=np.float32)
 
         if self.step >= c.learning_starts and len(self.buffer) >= c.batch_size:
             for _ in range(c.updates_per_step):
