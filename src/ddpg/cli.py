@@ -92,12 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="evaluate a run's model",
         description="Evaluate a trained run's policy deterministically on fresh episodes.",
     )
-    evaluate.add_argument("run_dir", type=Path, metavar="RUN_DIR")
-    evaluate.add_argument(
-        "--model", choices=("best", "final"), default="best", help="which model (default: best)"
-    )
+    add_model_arguments(evaluate)
     evaluate.add_argument("--episodes", type=int, default=None, help="episodes (default: config)")
-    evaluate.add_argument("--seed", type=int, default=None, help="seed (default: the run's)")
     evaluate.add_argument("--json", type=Path, default=None, help="also write results as JSON")
 
     plot = sub.add_parser(
@@ -118,21 +114,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="write a video of a run's trained agent",
         description="Render the deterministic policy headless into a GIF or MP4.",
     )
-    record.add_argument("run_dir", type=Path, metavar="RUN_DIR")
-    record.add_argument(
-        "--model", choices=("best", "final"), default="best", help="which model (default: best)"
-    )
+    add_model_arguments(record)
     record.add_argument(
         "--out", type=Path, default=None, help="video path (default: RUN/agent.gif)"
     )
     record.add_argument("--episodes", type=int, default=1, help="episodes to record (default: 1)")
-    record.add_argument("--seed", type=int, default=None, help="seed (default: the run's)")
     record.add_argument(
         "--frame-skip", type=int, default=2, help="keep every Nth frame (default: 2)"
     )
 
     sub.add_parser("presets", help="list the presets", description="List the presets.")
     return parser
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """RUN_DIR, --model and --seed: which trained policy to run, on which start states."""
+    parser.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    parser.add_argument(
+        "--model", choices=("best", "final"), default="best", help="which model (default: best)"
+    )
+    parser.add_argument("--seed", type=int, default=None, help="seed (default: the run's)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
