@@ -83,9 +83,12 @@ class DDPG:
         """A model saved by `save` (or a run's model_*.safetensors), ready to predict or learn."""
         tensors, meta = load_model(Path(path))
         try:
-            config = Config.from_dict(meta["config"]).replace(**overrides)
-        except (KeyError, TypeError) as exc:
+            if not isinstance(meta.get("config"), dict):
+                raise TypeError("no config mapping")
+            config = Config.from_dict(meta["config"])
+        except (TypeError, ConfigError) as exc:
             raise CheckpointError(f"{path}: metadata holds no valid config ({exc})") from None
+        config = config.replace(**overrides)
         if env is None:
             env = make_env(config.env_id, config.max_episode_steps)
         info = check_env(env)

@@ -221,7 +221,13 @@ def read_checkpoint(
         raise CheckpointError(f"{path}: manifest lists no files")
     blobs: dict[str, bytes] = {}
     for name, digest in files.items():
-        if not isinstance(name, str) or "/" in name or name.startswith("."):
+        if (
+            not isinstance(name, str)
+            or not isinstance(digest, str)
+            or name != os.path.basename(name)
+            or name.startswith(".")
+            or "\x00" in name
+        ):
             raise CheckpointError(f"{path}: manifest names an invalid file {name!r}")
         try:
             data = (path / name).read_bytes()
@@ -288,6 +294,17 @@ def optimizer_from_files(
             state.setdefault(int(pid), {})[name] = value
     for pid, entry in meta.get("scalars", {}).items():
         state.setdefault(int(pid), {}).update(entry)
+    # load_state_dict does not check shapes: a wrong one would only fail at the next step().
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    for pid, entry in state.items():
+        if not 0 <= pid < len(params):
+            raise ValueError(f"{prefix}: state for unknown parameter {pid}")
+        for name, value in entry.items():
+            if isinstance(value, torch.Tensor) and value.dim() and value.shape != params[pid].shape:
+                raise ValueError(
+                    f"{prefix}.{pid}.{name} has shape {tuple(value.shape)}, "
+                    f"expected {tuple(params[pid].shape)}"
+                )
     groups = meta["param_groups"]
     for group in groups:
         if "betas" in group:

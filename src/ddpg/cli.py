@@ -150,7 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_record(args)
         return cmd_presets()
     except DDPGError as exc:
-        print(f"ddpg: error: {exc}", file=sys.stderr)
+        print(f"ddpg: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("ddpg: interrupted", file=sys.stderr)
@@ -179,6 +179,7 @@ def cmd_presets() -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from ddpg.checkpoints import list_checkpoints
     from ddpg.train import Trainer, TrainingInterrupted, read_config, write_config
 
     console = Console(quiet=args.quiet)
@@ -192,6 +193,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise RunDirError(f"{what} cannot be changed when resuming; only budgets can")
         config = Config.from_dict(saved["config"]).replace(**overrides)
         preset = saved.get("preset")
+        if not list_checkpoints(run_dir / "checkpoints"):
+            raise RunDirError(f"{run_dir} has no checkpoint to resume from")
     else:
         preset = args.preset or DEFAULT_PRESET
         config = preset_config(preset, **overrides)

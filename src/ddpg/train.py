@@ -185,11 +185,21 @@ class Trainer:
             normalised = self.rng.uniform(-1.0, 1.0, self.info.act_dim).astype(np.float32)
         else:
             normalised = self.agent.policy(self.obs, explore=True)
+            if not np.all(np.isfinite(normalised)):
+                self._check_sums()  # names the loss when an update diverged
+                bad = self.agent.weights_are_finite()
+                raise NonFiniteError(
+                    f"the actor produced a non-finite action at step {self.step + 1}"
+                    + (f" (non-finite weights in {bad})" if bad else "")
+                    + "; lower the learning rate or check rewards"
+                )
         action = self.agent.to_env(normalised)
         next_obs, reward, terminated, truncated, _ = self.env.step(action)
+        next_obs = np.asarray(next_obs, dtype=np.float32)  # as stored: float32 overflow is inf
         reward = float(reward)
-        if not (np.all(np.isfinite(next_obs)) and math.isfinite(reward)):
-            what = "observation" if math.isfinite(reward) else "reward"
+        reward_ok = math.isfinite(np.float32(reward))  # the buffer stores float32
+        if not (np.all(np.isfinite(next_obs)) and reward_ok):
+            what = "observation" if reward_ok else "reward"
             raise NonFiniteError(
                 f"the environment returned a non-finite {what} at step {self.step + 1}"
             )
@@ -222,6 +232,11 @@ class Trainer:
             self._rendering = True
         obs, _ = self.env.reset(seed=episode_seed(c.seed, TRAIN_STREAM, self.episode))
         self.obs = np.asarray(obs, dtype=np.float32)
+        if not np.all(np.isfinite(self.obs)):
+            raise NonFiniteError(
+                "the environment returned a non-finite observation on reset "
+                f"(episode {self.episode + 1}, step {self.step})"
+            )
         self.episode_return = 0.0
         self.episode_actions = []
         self.agent.noise.reset()
@@ -445,7 +460,7 @@ class Trainer:
             self._restore(tensors, arrays, state)
         except CheckpointError:
             raise
-        except (KeyError, ValueError, TypeError, RuntimeError) as exc:
+        except Exception as exc:  # checksums passed, so the contents are foreign or hand-made
             raise CheckpointError(f"{path}: does not match this run ({exc})") from None
         return path, skipped
 
@@ -483,6 +498,9 @@ class Trainer:
         for key in ("critic_loss", "actor_loss", "q_mean"):
             self._sums[key] = torch.tensor(sums[key], dtype=torch.float32)
         positions = state["log_positions"]
+        for log, key in ((self.episode_log, "metrics"), (self.eval_log, "evaluations")):
+            if log is not None and not 0 <= int(positions[key]) <= log.path.stat().st_size:
+                raise ValueError(f"{key} log position {positions[key]} is outside {log.path}")
         if self.episode_log is not None:
             self.episode_log.truncate(int(positions["metrics"]))
         if self.eval_log is not None:
