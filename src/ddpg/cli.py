@@ -194,7 +194,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         config = Config.from_dict(saved["config"]).replace(**overrides)
         preset = saved.get("preset")
         if not list_checkpoints(run_dir / "checkpoints"):
-            raise RunDirError(f"{run_dir} has no checkpoint to resume from")
+            raise RunDirError(f"{run_dir} has no valid checkpoint to resume from")
     else:
         preset = args.preset or DEFAULT_PRESET
         config = preset_config(preset, **overrides)
