@@ -171,3 +171,19 @@ def test_evaluate_prints_a_table_and_writes_json(run_dir: Path, tmp_path: Path, 
     data = json.loads(out.read_text())
     assert data["episodes"] == 3 and len(data["returns"]) == 3
     assert data["mean_return"] == pytest.approx(np.mean(data["returns"]))
+
+
+def test_record_writes_an_mp4_when_ffmpeg_is_installed(run_dir: Path, tmp_path: Path) -> None:
+    # MP4 is the optional 'video' extra (imageio-ffmpeg ships a 165 MB ffmpeg), so CI skips this.
+    iio = pytest.importorskip("imageio.v3")
+    pytest.importorskip("imageio_ffmpeg")
+    out = tmp_path / "agent.mp4"
+    assert main(["record", str(run_dir), "--out", str(out), "--frame-skip", "4"]) == 0
+    frames = iio.imread(out)
+    assert frames.shape == (51, 500, 500, 3)
+
+
+def test_record_refuses_other_suffixes(run_dir: Path, tmp_path: Path, capsys) -> None:
+    assert main(["record", str(run_dir), "--out", str(tmp_path / "agent.avi")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and ".gif or .mp4" in err[0]

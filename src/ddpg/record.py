@@ -58,7 +58,8 @@ def write_frames(out: Path, frames: list[np.ndarray], fps: int) -> None:
             raise DDPGError(
                 "MP4 needs imageio with ffmpeg (pip install 'ddpg[video]'); or write a .gif"
             ) from None
-        iio.imwrite(out, np.stack(frames), fps=fps, codec="libx264")
+        # Frames only need even sizes for yuv420p; the default 16-pixel blocks would resize.
+        iio.imwrite(out, np.stack(frames), fps=fps, codec="libx264", macro_block_size=2)
         return
     from PIL import Image
 
