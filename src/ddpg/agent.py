@@ -82,7 +82,8 @@ class DDPGAgent:
         # train mode inside `update`; the targets are always in eval mode.
         for net in (self.actor, self.actor_target, self.critic_target):
             net.eval()
-        opt_kwargs: dict[str, Any] = {"weight_decay": config.weight_decay, "foreach": True}
+        # Fused AdamW: one kernel per step for all parameters, on the CPU as on CUDA.
+        opt_kwargs: dict[str, Any] = {"weight_decay": config.weight_decay, "fused": True}
         self.actor_optimizer = torch.optim.AdamW(
             self.actor.parameters(), lr=config.actor_lr, **opt_kwargs
         )
@@ -99,6 +100,9 @@ class DDPGAgent:
         t_critic, o_critic = polyak_pairs(self.critic_target, self.critic)
         t_actor, o_actor = polyak_pairs(self.actor_target, self.actor)
         self._targets, self._onlines = t_critic + t_actor, o_critic + o_actor
+        self._actor_has_batch_norm = any(
+            isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.actor.modules()
+        )
         self.best_actor: dict[str, torch.Tensor] | None = None
         self.updates = 0
 
@@ -145,13 +149,16 @@ class DDPGAgent:
         self.critic_optimizer.step()
 
         # 2. Actor: maximise Q(s, mu(s)); the critic is frozen so it gets no gradient from this.
-        self.actor.train()
+        #    With BatchNorm the actor learns in train mode (batch statistics) and acts in eval mode.
+        if self._actor_has_batch_norm:
+            self.actor.train()
         with frozen(self.critic):
             actor_loss = -self.critic(batch.obs, self.actor(batch.obs)).mean()
             self.actor_optimizer.zero_grad(set_to_none=True)
             actor_loss.backward()
             self.actor_optimizer.step()
-        self.actor.eval()
+        if self._actor_has_batch_norm:
+            self.actor.eval()
 
         # 3. Targets follow the online networks slowly.
         polyak_update(self._targets, self._onlines, self.config.tau)

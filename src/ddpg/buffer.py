@@ -103,7 +103,7 @@ class ReplayBuffer:
         idx = torch.randint(
             0, self.size, (batch_size,), generator=self.generator, device=self.device
         )
-        return Batch(*(self.storage[name][idx] for name in FIELDS))
+        return Batch(*(torch.index_select(self.storage[name], 0, idx) for name in FIELDS))
 
     # -- persistence: plain arrays, never pickles -------------------------------------------
     def state_dict(self) -> dict[str, np.ndarray]:
