@@ -8,6 +8,9 @@ stored transition from ReplayBuffer.nbytes.
 
     python benchmarks/memory.py --steps 60000 --buffer-size 20000
     python benchmarks/memory.py --env LunarLanderContinuous-v3 --checkpoint-every 10000
+    python benchmarks/memory.py --env HalfCheetah-v5 --steps 1000000 --buffer-size 1000000 \
+        --hidden-size 256 --batch-size 256 --updates-per-step 0.02 --sample-every 100000 \
+        --checkpoint-every 500000      # a 1M-transition run (about 6 minutes on one core)
 """
 
 from __future__ import annotations
@@ -48,6 +51,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--learning-starts", type=int, default=1_000)
     p.add_argument(
+        "--updates-per-step",
+        type=float,
+        default=1.0,
+        help="update-to-data ratio (1.0); a small ratio makes a 1M-step run affordable on a CPU",
+    )
+    p.add_argument("--num-envs", type=int, default=1, help="environments stepped together (1)")
+    p.add_argument(
         "--checkpoint-every",
         type=int,
         default=0,
@@ -71,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
         batch_size=min(args.batch_size, args.buffer_size),
         buffer_size=args.buffer_size,
         learning_starts=args.learning_starts,
+        updates_per_step=args.updates_per_step,
+        num_envs=args.num_envs,
         checkpoint_every=args.checkpoint_every,
         eval_every=0,
         torch_threads=1,
@@ -91,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"steps {args.steps:,}, hidden {config.hidden_size}, batch {config.batch_size}, "
         f"learning from step {config.learning_starts:,}, "
+        f"{config.updates_per_step:g} updates per step, {config.num_envs} env(s), "
         f"checkpoints {'every ' + format(args.checkpoint_every, ',') if tmp else 'off'}"
     )
     print(f"RSS before the trainer: {rss_start:.1f} MiB, after building it: {rss_mib():.1f} MiB")

@@ -11,8 +11,8 @@ In the same invocation it measures the floor a DDPG learner cannot go below:
 
   (a) the environment alone, stepped with precomputed random actions (ms/step);
   (b) the minimal update: the same DDPG math (critic MSE step, actor step through the critic
-      without computing the critic's weight gradients, foreach lerp Polyak averaging, AdamW with
-      foreach) in the leanest plain-PyTorch form, on a fixed batch (ms/update);
+      without computing the critic's weight gradients, foreach lerp Polyak averaging, AdamW
+      fused) in the leanest plain-PyTorch form, on a fixed batch (ms/update);
   (c) our `DDPGAgent.update` alone on the same kind of fixed batch (ms/update);
 
 and compares our time per training step with (a) + (b). Finally it profiles `--profile-steps` of
@@ -320,7 +320,7 @@ def make_minimal(obs_dim: int, act_dim: int) -> MinimalDDPG:
     critic = _layers([obs_dim + act_dim, HIDDEN, HIDDEN, 1], gen)
     actor_t = [p.detach().clone() for p in actor]
     critic_t = [p.detach().clone() for p in critic]
-    kw: dict[str, Any] = {"lr": LR, "weight_decay": 0.0, "foreach": True}
+    kw: dict[str, Any] = {"lr": LR, "weight_decay": 0.0, "fused": True}
     return MinimalDDPG(
         actor,
         critic,

@@ -32,7 +32,7 @@ TEN_STEP_VALUE = sum(GAMMA**k for k in range(10))  # 6.5132
 class ClockEnv(gym.Env):
     """Reward 1 per step; observation (t mod 10) / 10; terminates at `terminate_at` if given."""
 
-    def __init__(self, terminate_at: int | None = None) -> None:
+    def __init__(self, terminate_at: int | None = None, render_mode: str | None = None) -> None:
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, (1,), np.float32)
         self.action_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
         self.terminate_at = terminate_at

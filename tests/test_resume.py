@@ -66,10 +66,10 @@ def run_with_interruptions(
     trainer = Trainer(config, run_dir)
     for stop, expect_mid in zip(stops, mid_episode, strict=True):
         trainer.run(max_steps=stop)
-        while advance_to_mid_episode and trainer.obs is None:
+        while advance_to_mid_episode and not trainer.in_episode.any():
             trainer.run(max_steps=trainer.step + 1)
         stop = trainer.step
-        assert (trainer.obs is not None) == expect_mid, "the interruption is not where intended"
+        assert trainer.in_episode.any() == expect_mid, "the interruption is not where intended"
         trainer.close()
         del trainer
         trainer = Trainer(config, run_dir)
@@ -194,7 +194,7 @@ def test_resume_from_older_checkpoint_truncates_logs(tmp_path: Path) -> None:
     trainer = Trainer(config, run_dir)
     path, _ = trainer.restore()
     assert path.name == "step-0000000700"
-    assert trainer.obs is not None  # mid-episode
+    assert trainer.in_episode.all()  # mid-episode
     assert csv_rows(run_dir / "metrics.csv")[-1]["step"] == "600"
     trainer.run()
     trainer.save_models()
@@ -210,9 +210,12 @@ def test_restore_latest_checkpoint_state_matches(tmp_path: Path) -> None:
     expected = {
         "step": trainer.step,
         "episode": trainer.episode,
-        "episode_return": trainer.episode_return,
-        "actions": len(trainer.episode_actions),
+        "episode_returns": trainer.episode_returns.tolist(),
+        "actions": [len(a) for a in trainer.episode_actions],
         "obs": trainer.obs.tobytes(),
+        "episode_ids": trainer.episode_ids.tolist(),
+        "started": trainer.episodes_started,
+        "learning_transitions": trainer.learning_transitions,
         "buffer": (len(trainer.buffer), trainer.buffer.pos),
         "updates": trainer.agent.updates,
         "recent": list(trainer.recent_returns),
@@ -223,9 +226,12 @@ def test_restore_latest_checkpoint_state_matches(tmp_path: Path) -> None:
     got = {
         "step": restored.step,
         "episode": restored.episode,
-        "episode_return": restored.episode_return,
-        "actions": len(restored.episode_actions),
+        "episode_returns": restored.episode_returns.tolist(),
+        "actions": [len(a) for a in restored.episode_actions],
         "obs": restored.obs.tobytes(),
+        "episode_ids": restored.episode_ids.tolist(),
+        "started": restored.episodes_started,
+        "learning_transitions": restored.learning_transitions,
         "buffer": (len(restored.buffer), restored.buffer.pos),
         "updates": restored.agent.updates,
         "recent": list(restored.recent_returns),
@@ -233,7 +239,7 @@ def test_restore_latest_checkpoint_state_matches(tmp_path: Path) -> None:
     restored.close()
     assert got == expected
     _, (_, _, state), _ = latest_checkpoint(tmp_path / "run" / "checkpoints")
-    assert state["in_episode"] is True
+    assert state["in_episode"] == [True]
 
 
 def test_only_newest_checkpoints_are_kept(tmp_path: Path) -> None:

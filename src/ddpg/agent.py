@@ -84,6 +84,10 @@ class DDPGAgent:
             net.eval()
         # Fused AdamW: one kernel per step for all parameters, on the CPU as on CUDA.
         opt_kwargs: dict[str, Any] = {"weight_decay": config.weight_decay, "fused": True}
+        if self.device.type == "cuda":
+            # The step counter lives on the GPU: no host sync per step, and CUDA graphs can
+            # capture the optimiser step.
+            opt_kwargs["capturable"] = True
         self.actor_optimizer = torch.optim.AdamW(
             self.actor.parameters(), lr=config.actor_lr, **opt_kwargs
         )
@@ -91,7 +95,12 @@ class DDPGAgent:
             self.critic.parameters(), lr=config.critic_lr, **opt_kwargs
         )
         self.noise = make_noise(
-            config.noise, info.act_dim, config.noise_std, config.seed + 1, config.ou_theta
+            config.noise,
+            info.act_dim,
+            config.noise_std,
+            config.seed + 1,
+            config.ou_theta,
+            config.num_envs,
         )
         self._scale = info.action_high / 2.0 - info.action_low / 2.0
         self._bias = info.action_high / 2.0 + info.action_low / 2.0
@@ -110,7 +119,8 @@ class DDPGAgent:
     @torch.no_grad()
     def policy(self, obs: np.ndarray, explore: bool = False) -> np.ndarray:
         """Normalised action(s) in [-1, 1] for one observation or a batch of them; with
-        `explore`, exploration noise is added and the result clipped back into [-1, 1]."""
+        `explore`, exploration noise is added and the result clipped back into [-1, 1] (a batch
+        must then hold one observation per environment: each has its own noise process)."""
         single = np.ndim(obs) == 1
         obs_t = torch.as_tensor(obs, dtype=torch.float32, device=self.device)
         action = self.actor(obs_t.reshape(-1, self.info.obs_dim)).cpu().numpy()

@@ -19,6 +19,7 @@ from typing import Any
 from ddpg.errors import ConfigError
 
 NOISE_KINDS = ("gaussian", "ou")
+UPDATE_MODES = ("eager", "cudagraph")
 
 
 @dataclass(frozen=True)
@@ -79,8 +80,13 @@ class Config:
     learning_starts: int = 10_000
     """Env steps of uniformly random actions before the first update."""
 
-    updates_per_step: int = 1
-    """Gradient updates after every env step once learning has started."""
+    updates_per_step: float = 1.0
+    """Update-to-data ratio: gradient updates per env step once learning has started (1: one
+    per transition; 0.25: one every 4 transitions; 2: two per transition)."""
+
+    num_envs: int = 1
+    """Environments stepped together (a Gymnasium SyncVectorEnv): the actor acts on all of them
+    in one batch and each env step counts towards total_steps."""
 
     log_every: int = 20
     """Print a progress line every this many episodes."""
@@ -111,6 +117,10 @@ class Config:
 
     torch_threads: int = 0
     """CPU threads for torch (0: torch's default)."""
+
+    update_mode: str = "eager"
+    """'eager' (plain PyTorch, any device) or 'cudagraph' (the whole update captured once as a
+    CUDA graph and replayed; CUDA devices only)."""
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -261,8 +271,16 @@ def _validate(c: Config) -> None:
         fail(f"ou_theta must be in (0, 1], got {c.ou_theta}")
     if c.learning_starts < 0:
         fail(f"learning_starts must be >= 0, got {c.learning_starts}")
-    if c.updates_per_step < 1:
-        fail(f"updates_per_step must be >= 1, got {c.updates_per_step}")
+    if not c.updates_per_step > 0:
+        fail(f"updates_per_step must be > 0, got {c.updates_per_step}")
+    if c.num_envs < 1:
+        fail(f"num_envs must be >= 1, got {c.num_envs}")
+    if c.render_from is not None and c.num_envs > 1:
+        fail("render_from needs num_envs 1 (only a single environment is rendered)")
+    if c.update_mode not in UPDATE_MODES:
+        fail(f"update_mode must be one of {', '.join(UPDATE_MODES)}, got '{c.update_mode}'")
+    if c.update_mode == "cudagraph" and c.device == "cpu":
+        fail("update_mode 'cudagraph' needs a CUDA device (device 'cuda', 'cuda:N' or 'auto')")
     if c.log_every < 1:
         fail(f"log_every must be >= 1, got {c.log_every}")
     for name in ("eval_every", "checkpoint_every", "torch_threads"):

@@ -1,7 +1,11 @@
 """The training loop, with everything it needs to stop and resume exactly where it was.
 
-Each training episode starts from `env.reset(seed=episode_seed(seed, TRAIN_STREAM, episode))`, so
-an episode in progress is rebuilt on resume by resetting with its seed and replaying its actions.
+The environments are a Gymnasium `SyncVectorEnv` of `num_envs` copies (one by default) whose
+automatic reset is disabled: the loop resets a finished environment itself, after storing the
+transition with the true final observation and `terminated` (a time-limit cut still bootstraps).
+Training episodes are numbered in the order they start, and episode k starts from
+`reset(seed=episode_seed(seed, TRAIN_STREAM, k))`, so an episode in progress is rebuilt on resume
+by resetting its environment with that seed and replaying its actions.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch
+from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
 from ddpg import __version__
 from ddpg.agent import DDPGAgent, UpdateMetrics
@@ -38,7 +43,7 @@ from ddpg.envs import (
     episode_seed,
     make_env,
 )
-from ddpg.errors import CheckpointError, EnvError, NonFiniteError
+from ddpg.errors import CheckpointError, ConfigError, EnvError, NonFiniteError
 from ddpg.evaluation import EvalResult, evaluate
 from ddpg.loggers import Console, CsvLogger, TensorBoardLogger
 
@@ -83,8 +88,11 @@ class Trainer:
         self.console = console or Console(quiet=True)
         if config.torch_threads:
             torch.set_num_threads(config.torch_threads)
-        self.env = env if env is not None else self._make_env()
-        self.info = check_env(self.env)
+        if env is not None and config.num_envs > 1:
+            raise ConfigError("num_envs > 1 needs an environment id, not an environment object")
+        first = env if env is not None else self._make_env()
+        self.info = check_env(first)
+        self.env = self._vector_env(first)
         self._eval_env: gym.Env | None = None
         self.agent = DDPGAgent(self.info, config)
         self.buffer = ReplayBuffer(
@@ -94,13 +102,23 @@ class Trainer:
             seed=config.seed + 2,
             device=self.agent.device,
         )
+        self._graphed: Any = None
+        if config.update_mode == "cudagraph":
+            from ddpg.cudagraph import GraphedUpdate
+
+            self._graphed = GraphedUpdate(self.agent, self.buffer, config.batch_size)
         self.rng = np.random.Generator(np.random.PCG64(config.seed + 3))  # warm-up actions
-        # Counters and the episode in progress.
+        # Counters, and the episode in progress in each environment.
+        n = config.num_envs
         self.step = 0
-        self.episode = 0
-        self.obs: np.ndarray | None = None
-        self.episode_return = 0.0
-        self.episode_actions: list[np.ndarray] = []
+        self.episode = 0  # episodes finished
+        self.episodes_started = 0
+        self.learning_transitions = 0  # transitions since learning started: they earn updates
+        self.in_episode = np.zeros(n, dtype=bool)
+        self.obs = np.zeros((n, self.info.obs_dim), dtype=np.float32)
+        self.episode_ids = np.zeros(n, dtype=np.int64)
+        self.episode_returns = np.zeros(n, dtype=np.float64)
+        self.episode_actions: list[list[np.ndarray]] = [[] for _ in range(n)]
         self.recent_returns: deque[float] = deque(maxlen=100)
         self.best_score = -math.inf
         self.best_step: int | None = None
@@ -125,12 +143,18 @@ class Trainer:
     def _make_env(self, render_mode: str | None = None) -> gym.Env:
         return make_env(self.config.env_id, self.config.max_episode_steps, render_mode)
 
+    def _vector_env(self, first: gym.Env) -> SyncVectorEnv:
+        """`first` and num_envs - 1 more copies, stepped together; resets are the loop's job."""
+        makers = [lambda: first] + [self._make_env] * (self.config.num_envs - 1)
+        return SyncVectorEnv(makers, copy=False, autoreset_mode=AutoresetMode.DISABLED)
+
     @property
     def eval_env(self) -> gym.Env:
         if self._eval_env is None:
-            if self.env.spec is None:
+            spec = self.env.envs[0].spec
+            if spec is None:
                 raise EnvError("evaluation needs an environment registered with Gymnasium")
-            self._eval_env = make_env(self.env.spec.id, self.config.max_episode_steps)
+            self._eval_env = make_env(spec.id, self.config.max_episode_steps)
         return self._eval_env
 
     def close(self) -> None:
@@ -176,16 +200,16 @@ class Trainer:
             self.save_checkpoint()
 
     def train_step(self) -> None:
-        """One environment step, its updates, and whatever is due after it."""
+        """One step of every environment, the updates it earns, and whatever is due after it."""
         c = self.config
-        if self.obs is None:
-            self._start_episode()
-        assert self.obs is not None
+        n = c.num_envs
+        if not self.in_episode.all():
+            self._start_episodes(~self.in_episode)
         if self.step < c.learning_starts:
-            normalised = self.rng.uniform(-1.0, 1.0, self.info.act_dim).astype(np.float32)
+            normalised = self.rng.uniform(-1.0, 1.0, (n, self.info.act_dim)).astype(np.float32)
         else:
             normalised = self.agent.policy(self.obs, explore=True)
-            if not np.all(np.isfinite(normalised)):
+            if not np.isfinite(normalised).all():
                 self._check_sums()  # names the loss when an update diverged
                 bad = self.agent.weights_are_finite()
                 raise NonFiniteError(
@@ -195,64 +219,91 @@ class Trainer:
                 )
         action = self.agent.to_env(normalised)
         next_obs, reward, terminated, truncated, _ = self.env.step(action)
-        next_obs = np.asarray(next_obs, dtype=np.float32)  # as stored: float32 overflow is inf
-        reward = float(reward)
-        reward_ok = math.isfinite(np.float32(reward))  # the buffer stores float32
-        if not (np.all(np.isfinite(next_obs)) and reward_ok):
+        next_obs = np.array(next_obs, dtype=np.float32)  # a copy, as stored: overflow is inf
+        reward_ok = np.isfinite(np.asarray(reward, dtype=np.float32)).all()  # stored as float32
+        if not (reward_ok and np.isfinite(next_obs).all()):
             what = "observation" if reward_ok else "reward"
             raise NonFiniteError(
                 f"the environment returned a non-finite {what} at step {self.step + 1}"
             )
         self.buffer.add(self.obs, normalised, reward, next_obs, terminated)
-        self.step += 1
-        self.episode_return += reward
-        self.episode_actions.append(action)
-        self.obs = np.asarray(next_obs, dtype=np.float32)
+        self.step += n
+        self.episode_returns += reward
+        for actions, a in zip(self.episode_actions, action, strict=True):
+            actions.append(a)
+        self.obs = next_obs
 
         if self.step >= c.learning_starts and len(self.buffer) >= c.batch_size:
-            for _ in range(c.updates_per_step):
-                self._accumulate(self.agent.update(self.buffer.sample(c.batch_size)))
+            # The update-to-data ratio: after t learning transitions, floor(t * ratio) updates.
+            before = self._updates_earned()
+            self.learning_transitions += n
+            for _ in range(self._updates_earned() - before):
+                self._accumulate(self._update())
 
-        if terminated or truncated:
-            self._end_episode()
-        if c.eval_every and self.step % c.eval_every == 0:
+        done = terminated | truncated
+        if done.any():
+            for i in np.flatnonzero(done):
+                self._end_episode(int(i))
+        if self._crossed(c.eval_every, n):
             self.periodic_evaluation()
-        if self.run_dir is not None and c.checkpoint_every and self.step % c.checkpoint_every == 0:
+        if self.run_dir is not None and self._crossed(c.checkpoint_every, n):
             self.save_checkpoint()
         if self.console.bar:
             recent = self.recent_returns[-1] if self.recent_returns else None
             running = float(np.mean(self.recent_returns)) if recent is not None else None
             self.console.progress(self.step, self._progress_total, self.steps_per_second(), running)
 
-    def _start_episode(self) -> None:
+    def _update(self) -> UpdateMetrics:
+        if self._graphed is not None:
+            return self._graphed()
+        return self.agent.update(self.buffer.sample(self.config.batch_size))
+
+    def _updates_earned(self) -> int:
+        # The epsilon keeps ratios such as 0.1 from losing an update to rounding (10 * 0.1 < 1).
+        return math.floor(self.learning_transitions * self.config.updates_per_step + 1e-9)
+
+    def _crossed(self, every: int, n: int) -> bool:
+        """Whether the last `n` steps passed a multiple of `every` (0: never)."""
+        return bool(every) and self.step // every != (self.step - n) // every
+
+    def _start_episodes(self, mask: np.ndarray) -> None:
+        """Reset the environments in `mask`, each with the seed of the episode it starts."""
         c = self.config
-        if c.render_from is not None and self.episode + 1 >= c.render_from and not self._rendering:
+        starts = self.episodes_started
+        if c.render_from is not None and starts + 1 >= c.render_from and not self._rendering:
             self.env.close()
-            self.env = self._make_env(render_mode="human")
+            self.env = self._vector_env(self._make_env(render_mode="human"))
             self._rendering = True
-        obs, _ = self.env.reset(seed=episode_seed(c.seed, TRAIN_STREAM, self.episode))
-        self.obs = np.asarray(obs, dtype=np.float32)
-        if not np.all(np.isfinite(self.obs)):
+        seeds: list[int | None] = [None] * c.num_envs
+        for i in np.flatnonzero(mask):
+            self.episode_ids[i] = self.episodes_started
+            seeds[i] = episode_seed(c.seed, TRAIN_STREAM, self.episodes_started)
+            self.episodes_started += 1
+            self.episode_returns[i] = 0.0
+            self.episode_actions[i] = []
+            self.agent.noise.reset(int(i))
+        obs, _ = self.env.reset(seed=seeds, options={"reset_mask": mask.copy()})
+        self.obs[mask] = np.asarray(obs, dtype=np.float32)[mask]
+        self.in_episode[mask] = True
+        if not np.isfinite(self.obs[mask]).all():
             raise NonFiniteError(
                 "the environment returned a non-finite observation on reset "
-                f"(episode {self.episode + 1}, step {self.step})"
+                f"(episode {starts + 1}, step {self.step})"
             )
-        self.episode_return = 0.0
-        self.episode_actions = []
-        self.agent.noise.reset()
 
-    def _end_episode(self) -> None:
+    def _end_episode(self, i: int) -> None:
         c = self.config
         self.episode += 1
-        self.recent_returns.append(self.episode_return)
+        episode_return = float(self.episode_returns[i])
+        self.recent_returns.append(episode_return)
         running = float(np.mean(self.recent_returns))
         sums = self._check_sums()
         n = max(sums.pop("updates"), 1.0)
         row = {
             "step": self.step,
             "episode": self.episode,
-            "return": self.episode_return,
-            "length": len(self.episode_actions),
+            "return": episode_return,
+            "length": len(self.episode_actions[i]),
             "running_avg_100": running,
             "critic_loss": sums["critic_loss"] / n if sums else None,
             "actor_loss": sums["actor_loss"] / n if sums else None,
@@ -263,7 +314,7 @@ class Trainer:
             self.episode_log.write(row)
         self._scalars(
             {
-                "train/episode_return": self.episode_return,
+                "train/episode_return": episode_return,
                 "train/running_avg_100": running,
                 "train/critic_loss": row["critic_loss"],
                 "train/actor_loss": row["actor_loss"],
@@ -276,10 +327,11 @@ class Trainer:
         if self.episode % c.log_every == 0:
             self.console.print(
                 f"episode {self.episode:5d} | step {self.step:8d}"
-                f" | return {self.episode_return:9.1f} | avg100 {running:9.1f}"
+                f" | return {episode_return:9.1f} | avg100 {running:9.1f}"
                 f" | {self.steps_per_second():6.0f} steps/s"
             )
-        self.obs = None
+        self.in_episode[i] = False
+        self.episode_actions[i] = []
 
     def periodic_evaluation(self) -> EvalResult:
         c = self.config
@@ -421,11 +473,13 @@ class Trainer:
             tensors.update({f"best_actor.{k}": v for k, v in self.agent.best_actor.items()})
         arrays = {f"replay_{k}": v for k, v in self.buffer.state_dict().items()}
         arrays["torch_rng"] = torch.get_rng_state().numpy()
-        if self.obs is not None:
+        if self.in_episode.any():
+            # Every environment's observation, and the actions of the episodes in progress one
+            # after the other (state.json has each one's length).
             arrays["episode_obs"] = self.obs
-            arrays["episode_actions"] = np.asarray(self.episode_actions, dtype=np.float32).reshape(
-                -1, self.info.act_dim
-            )
+            arrays["episode_actions"] = np.asarray(
+                [a for actions in self.episode_actions for a in actions], dtype=np.float32
+            ).reshape(-1, self.info.act_dim)
         py_state = random.getstate()
         state = {
             "library_version": __version__,
@@ -433,8 +487,12 @@ class Trainer:
             "step": self.step,
             "episode": self.episode,
             "updates": self.agent.updates,
-            "in_episode": self.obs is not None,
-            "episode_return": self.episode_return,
+            "episodes_started": self.episodes_started,
+            "learning_transitions": self.learning_transitions,
+            "in_episode": self.in_episode.tolist(),
+            "episode_ids": self.episode_ids.tolist(),
+            "episode_returns": self.episode_returns.tolist(),
+            "episode_lengths": [len(actions) for actions in self.episode_actions],
             "recent_returns": list(self.recent_returns),
             "best_score": _finite(self.best_score),
             "best_step": self.best_step,
@@ -506,25 +564,63 @@ class Trainer:
         if self.eval_log is not None:
             self.eval_log.truncate(int(positions["evaluations"]))
         self._tb_purge_step = self.step + 1  # drop events logged after this checkpoint
-        self.obs = None
-        if state["in_episode"]:
-            self._replay_episode(arrays["episode_obs"], arrays["episode_actions"], state)
+        self._restore_episodes(arrays, state)
+        if self._graphed is not None:
+            self._graphed.invalidate()  # the optimisers' state tensors were replaced
 
-    def _replay_episode(self, obs: np.ndarray, actions: np.ndarray, state: dict[str, Any]) -> None:
-        """Rebuild the environment mid-episode: reset with the episode's seed, replay actions."""
-        noise_state = self.agent.noise.state_dict()
-        self._start_episode()
-        self.agent.noise.load_state_dict(noise_state)  # _start_episode reset it
-        for action in actions:
-            replayed, *_ = self.env.step(action)
-            self.episode_actions.append(action)
-        if len(actions) and not np.array_equal(np.asarray(replayed, dtype=np.float32), obs):
-            raise CheckpointError(
-                "the environment did not replay the interrupted episode identically "
-                "(non-deterministic environment); cannot resume mid-episode"
+    def _restore_episodes(self, arrays: dict[str, np.ndarray], state: dict[str, Any]) -> None:
+        """Rebuild each environment's episode in progress: reset the environment with the
+        episode's seed and replay its actions, checking that it ends where it was."""
+        c = self.config
+        n = c.num_envs
+        if isinstance(state["in_episode"], bool):  # written before vectorised runs: one env
+            state = state | {
+                "in_episode": [state["in_episode"]],
+                "episodes_started": self.episode + int(state["in_episode"]),
+                "learning_transitions": int(state["updates"] / c.updates_per_step),
+                "episode_ids": [self.episode],
+                "episode_returns": [state["episode_return"]],
+                "episode_lengths": [len(arrays.get("episode_actions", []))],
+            }
+        in_episode = np.array(state["in_episode"], dtype=bool)
+        lengths = [int(x) for x in state["episode_lengths"]]
+        if in_episode.shape != (n,) or len(lengths) != n or min(lengths) < 0:
+            raise ValueError(f"the checkpoint's episodes do not fit num_envs {n}")
+        self.episodes_started = int(state["episodes_started"])
+        self.learning_transitions = int(state["learning_transitions"])
+        self.episode_ids = np.array(state["episode_ids"], dtype=np.int64).reshape(n)
+        self.episode_returns = np.array(state["episode_returns"], dtype=np.float64).reshape(n)
+        self.in_episode = np.zeros(n, dtype=bool)
+        self.episode_actions = [[] for _ in range(n)]
+        if not in_episode.any():
+            return
+        # A first reset of every environment readies the vector env for partial resets later;
+        # each episode still starts from its own seed below or in _start_episodes.
+        self.env.reset()
+        obs = np.asarray(arrays["episode_obs"], dtype=np.float32).reshape(n, self.info.obs_dim)
+        actions = np.asarray(arrays["episode_actions"], dtype=np.float32)
+        if actions.shape != (sum(lengths), self.info.act_dim):
+            raise ValueError(f"episode actions of shape {actions.shape} do not fit {lengths}")
+        offset = 0
+        for i in range(n):
+            own = actions[offset : offset + lengths[i]]
+            offset += lengths[i]
+            if not in_episode[i]:
+                continue
+            env = self.env.envs[i]
+            replayed, _ = env.reset(
+                seed=episode_seed(c.seed, TRAIN_STREAM, int(self.episode_ids[i]))
             )
-        self.obs = np.asarray(obs, dtype=np.float32)
-        self.episode_return = float(state["episode_return"])
+            for action in own:
+                replayed, *_ = env.step(action)
+            if not np.array_equal(np.asarray(replayed, dtype=np.float32), obs[i]):
+                raise CheckpointError(
+                    "the environment did not replay the interrupted episode identically "
+                    "(non-deterministic environment); cannot resume mid-episode"
+                )
+            self.episode_actions[i] = list(own)
+            self.obs[i] = obs[i]
+            self.in_episode[i] = True
 
 
 def network_tensors(agent: DDPGAgent) -> dict[str, torch.Tensor]:
