@@ -1,22 +1,25 @@
 """Training throughput: our DDPG against Stable-Baselines3's DDPG, and against the floor.
 
-For each environment the script alternates a run of our `Trainer` and a run of SB3's `DDPG` with
-the same settings (two hidden layers of 256, batch 256, one gradient step per env step, the same
-learning_starts, Gaussian exploration noise of std 0.1, a replay buffer that holds the whole run,
-no evaluation, no logging to disk), `--repeats` times, and reports the median env steps/s of each
-over the learning phase only: every run first steps through `learning_starts` random steps plus
-`--warmup` learning steps untimed, then times `--steps` further steps.
+For each environment the script alternates a run of our `Trainer`, a run of SB3's `DDPG` and a
+run of the floor loop (below), with the same settings (two hidden layers of 256, batch 256, one
+gradient step per env step, the same learning_starts, Gaussian exploration noise of std 0.1, a
+replay buffer that holds the whole run, no evaluation, no logging to disk), `--repeats` times, and
+reports the median env steps/s of each over the learning phase only: every run first steps
+through `learning_starts` random steps plus `--warmup` learning steps untimed, then times
+`--steps` further steps.
 
 In the same invocation it measures the floor a DDPG learner cannot go below:
 
   (a) the environment alone, stepped with precomputed random actions (ms/step);
   (b) the minimal update: the same DDPG math (critic MSE step, actor step through the critic
-      without computing the critic's weight gradients, foreach lerp Polyak averaging, AdamW
-      fused) in the leanest plain-PyTorch form, on a fixed batch (ms/update);
+      without computing the critic's weight gradients, foreach lerp Polyak averaging, fused
+      AdamW) in the leanest plain-PyTorch form, on a fixed batch (ms/update);
   (c) our `DDPGAgent.update` alone on the same kind of fixed batch (ms/update);
+  (d) the floor loop: (a) + a uniformly sampled batch + (b) per step, timed in the same
+      alternation as the two libraries so that all three see the same machine;
 
-and compares our time per training step with (a) + (b). Finally it profiles `--profile-steps` of
-our training steps with cProfile and prints where a step's time goes.
+and compares our time per training step with (d), and with (a) + (b). Finally it profiles
+`--profile-steps` of our training steps with cProfile and prints where a step's time goes.
 
 Needs the `bench` extra:  pip install -e ".[bench]"  (Stable-Baselines3 and MuJoCo).
 
@@ -352,14 +355,47 @@ def minimal_update(m: MinimalDDPG, b: Batch) -> None:
         torch._foreach_lerp_(m.targets, m.onlines, TAU)
 
 
-def fixed_batch(obs_dim: int, act_dim: int) -> Batch:
+def run_floor(env_id: str, learning_starts: int, warmup: int, steps: int) -> float:
+    """Env steps/s of the floor loop: per step, `env.step` with a precomputed random action, a
+    uniformly sampled batch (`torch.randint` + `index_select` from preallocated random storage)
+    and `minimal_update`; no acting, no storing, no bookkeeping. Timed like the two libraries."""
+    env = gym.make(env_id)
+    info = check_env(env)
+    low, high = env.action_space.low, env.action_space.high
+    rng = np.random.default_rng(SEED)
+    total = warmup + steps
+    actions = rng.uniform(low, high, size=(total, low.size)).astype(np.float32)
+    size = learning_starts + total
+    gen = torch.Generator().manual_seed(SEED)
+    storage = fixed_batch(info.obs_dim, info.act_dim, size)
+    minimal = make_minimal(info.obs_dim, info.act_dim)
+
+    def floor_steps(first: int, last: int) -> None:
+        for action in actions[first:last]:
+            _, _, terminated, truncated, _ = env.step(action)
+            if terminated or truncated:
+                env.reset()
+            idx = torch.randint(0, size, (BATCH,), generator=gen)
+            minimal_update(minimal, Batch(*(torch.index_select(t, 0, idx) for t in storage)))
+
+    env.reset(seed=SEED)
+    try:
+        floor_steps(0, warmup)
+        with Timer(f"floor {env_id}") as timer:
+            floor_steps(warmup, total)
+    finally:
+        env.close()
+    return steps / timer.elapsed
+
+
+def fixed_batch(obs_dim: int, act_dim: int, n: int = BATCH) -> Batch:
     gen = torch.Generator().manual_seed(SEED + 1)
     return Batch(
-        obs=torch.randn(BATCH, obs_dim, generator=gen),
-        action=torch.rand(BATCH, act_dim, generator=gen) * 2 - 1,
-        reward=torch.randn(BATCH, generator=gen),
-        next_obs=torch.randn(BATCH, obs_dim, generator=gen),
-        terminated=(torch.rand(BATCH, generator=gen) < 0.01).float(),
+        obs=torch.randn(n, obs_dim, generator=gen),
+        action=torch.rand(n, act_dim, generator=gen) * 2 - 1,
+        reward=torch.randn(n, generator=gen),
+        next_obs=torch.randn(n, obs_dim, generator=gen),
+        terminated=(torch.rand(n, generator=gen) < 0.01).float(),
     )
 
 
@@ -496,6 +532,7 @@ class EnvResult:
     env_id: str
     ours: list[float]
     sb3: list[float]
+    floor: list[float]
     env_ms: float
     minimal_ms: float
     update_ms: float
@@ -531,7 +568,26 @@ def report(args: argparse.Namespace, results: list[EnvResult], profile: list[str
         )
     out += [
         "",
-        "## Floor",
+        "## Against the floor loop",
+        "",
+        "The floor loop runs in the same alternation as the two libraries (ours, SB3, floor, "
+        "repeated): per step `env.step` with a precomputed random action, a uniformly sampled "
+        "batch (`torch.randint` + `index_select` from preallocated storage) and the minimal "
+        "update below; nothing else. Ratios are per repeat (ours and the floor loop measured "
+        "back to back), then the median. The issue's target is ours/floor <= 1.1.",
+        "",
+        "| env | ours steps/s | floor loop steps/s | ours/floor per step, median | per repeat |",
+        "|---|---:|---:|---:|---|",
+    ]
+    for r in results:
+        ratios = [f / o for o, f in zip(r.ours, r.floor, strict=True)]
+        out.append(
+            f"| {r.env_id} | {r.ours_median:.0f} | {statistics.median(r.floor):.0f} "
+            f"| {statistics.median(ratios):.2f}x | {', '.join(f'{x:.2f}x' for x in ratios)} |"
+        )
+    out += [
+        "",
+        "## Floor, by parts",
         "",
         "(a) env step with random actions; (b) the minimal plain-PyTorch update; (c) our "
         "`DDPGAgent.update` alone on a fixed batch. Ours per step is 1000 / (ours steps/s). "
@@ -610,19 +666,22 @@ def main(argv: list[str] | None = None) -> int:
             f"our update {update_ms:.3f} ms",
             flush=True,
         )
-        ours, sb3 = [], []
+        ours, sb3, floor = [], [], []
         for i in range(args.repeats):
             gc.collect()
             ours.append(run_ours(env_id, args.learning_starts, args.warmup, args.steps))
             gc.collect()
             sb3.append(run_sb3(env_id, args.learning_starts, args.warmup, args.steps))
-            others = ", ".join(f"{share:.1%}" for _, share in OTHER_LOAD[-2:])
+            gc.collect()
+            floor.append(run_floor(env_id, args.learning_starts, args.warmup, args.steps))
+            others = ", ".join(f"{share:.1%}" for _, share in OTHER_LOAD[-3:])
             print(
                 f"{env_id} run {i + 1}/{args.repeats}: ours {ours[-1]:.0f} steps/s, "
-                f"SB3 {sb3[-1]:.0f} steps/s (other processes' CPU share: {others})",
+                f"SB3 {sb3[-1]:.0f} steps/s, floor loop {floor[-1]:.0f} steps/s "
+                f"(other processes' CPU share: {others})",
                 flush=True,
             )
-        results.append(EnvResult(env_id, ours, sb3, env_ms, minimal_ms, update_ms))
+        results.append(EnvResult(env_id, ours, sb3, floor, env_ms, minimal_ms, update_ms))
 
     profile: list[str] = []
     if args.profile_steps:
