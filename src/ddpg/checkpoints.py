@@ -14,12 +14,12 @@ the SHA-256 of each of them; a directory without a valid manifest is ignored.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import safetensors
@@ -139,10 +139,35 @@ def _safetensors_metadata(data: bytes) -> dict[str, str]:
 
 
 # -- checkpoints --------------------------------------------------------------------------------
-def _npy_bytes(array: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    np.save(buf, np.ascontiguousarray(array), allow_pickle=False)
-    return buf.getvalue()
+class _HashingWriter:
+    """A write-only binary file that also feeds what it writes to SHA-256. NumPy writes arrays
+    to such file-like objects in chunks, so a large array is never copied whole."""
+
+    def __init__(self, file: BinaryIO) -> None:
+        self.file = file
+        self.hash = hashlib.sha256()
+
+    def write(self, data: bytes) -> int:
+        self.hash.update(data)
+        return self.file.write(data)
+
+
+def _write_synced(path: Path, write: Callable[[BinaryIO], object]) -> str:
+    """Create `path` with `write`, fsync it, and return the SHA-256 of its bytes."""
+    with open(path, "wb") as f:
+        writer = _HashingWriter(f)
+        write(writer)  # type: ignore[arg-type]
+        f.flush()
+        os.fsync(f.fileno())
+    return writer.hash.hexdigest()
+
+
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def save_checkpoint(
@@ -160,22 +185,24 @@ def save_checkpoint(
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir()
-    files: dict[str, bytes] = {
+    blobs = {
         "weights.safetensors": safetensors.torch.save(_contiguous(tensors)),
         "state.json": json.dumps(state, allow_nan=False).encode(),
     }
+    digests = {
+        name: _write_synced(tmp / name, lambda f, b=data: f.write(b))
+        for name, data in blobs.items()
+    }
     for name, array in arrays.items():
-        files[f"{name}.npy"] = _npy_bytes(array)
-    for name, data in files.items():
-        with open(tmp / name, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+        # Streamed: the replay buffer is the bulk of a checkpoint and is not copied in memory.
+        digests[f"{name}.npy"] = _write_synced(
+            tmp / f"{name}.npy", lambda f, a=array: np.save(f, a, allow_pickle=False)
+        )
     manifest = {
         "format": CHECKPOINT_FORMAT,
         "format_version": FORMAT_VERSION,
         "step": step,
-        "files": {name: sha256(data) for name, data in files.items()},
+        "files": digests,
     }
     atomic_write_json(tmp / "manifest.json", manifest)
     if final.exists():
@@ -220,6 +247,7 @@ def read_checkpoint(
     if not isinstance(files, dict) or "weights.safetensors" not in files:
         raise CheckpointError(f"{path}: manifest lists no files")
     blobs: dict[str, bytes] = {}
+    arrays_at: dict[str, Path] = {}
     for name, digest in files.items():
         if (
             not isinstance(name, str)
@@ -230,20 +258,20 @@ def read_checkpoint(
         ):
             raise CheckpointError(f"{path}: manifest names an invalid file {name!r}")
         try:
-            data = (path / name).read_bytes()
+            if name.endswith(".npy"):  # hashed in chunks, loaded below: never two copies
+                actual = _file_sha256(path / name)
+                arrays_at[name[: -len(".npy")]] = path / name
+            else:
+                blobs[name] = (path / name).read_bytes()
+                actual = sha256(blobs[name])
         except OSError:
             raise CheckpointError(f"{path}: missing file {name}") from None
-        if sha256(data) != digest:
+        if actual != digest:
             raise CheckpointError(f"{path}: {name} failed its checksum (truncated or modified)")
-        blobs[name] = data
     try:
         tensors = safetensors.torch.load(blobs.pop("weights.safetensors"))
         state = json.loads(blobs.pop("state.json"))
-        arrays = {
-            name[: -len(".npy")]: np.load(io.BytesIO(data), allow_pickle=False)
-            for name, data in blobs.items()
-            if name.endswith(".npy")
-        }
+        arrays = {key: np.load(file, allow_pickle=False) for key, file in arrays_at.items()}
     except Exception as exc:
         raise CheckpointError(f"{path}: unreadable contents ({exc})") from None
     if not isinstance(state, dict):
