@@ -49,6 +49,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 import torch.nn.functional as F
+from machine import cpu_count, cpu_model  # benchmarks/machine.py, beside this script
 from torch import Tensor
 
 from ddpg.agent import DDPGAgent
@@ -110,21 +111,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 # -- machine and versions ----------------------------------------------------------------------
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def cpu_count() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-
-
 def versions() -> dict[str, str]:
     import stable_baselines3
 

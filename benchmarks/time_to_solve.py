@@ -57,6 +57,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch
+from machine import cpu_count, cpu_model  # benchmarks/machine.py, beside this script
 
 from ddpg import __version__ as ddpg_version
 from ddpg.config import Config, check_keys, parse_value
@@ -101,33 +102,21 @@ ENVS: dict[str, EnvDefaults] = {
 ZOO_SOURCE = (
     "DLR-RM/rl-baselines3-zoo hyperparams/ddpg.yml @ 208b6fdf3a9aa24de44b2e068c6e5f6a07d97fcc"
 )
+_ZOO_SHARED: dict[str, Any] = {  # the file gives both tasks these same values
+    "policy": "MlpPolicy",
+    "gamma": 0.98,
+    "buffer_size": 200_000,
+    "learning_starts": 10_000,
+    "noise_type": "normal",
+    "noise_std": 0.1,
+    "gradient_steps": 1,
+    "train_freq": 1,
+    "learning_rate": 1e-3,
+    "policy_kwargs": {"net_arch": [400, 300]},
+}
 ZOO_DDPG: dict[str, dict[str, Any]] = {
-    "Pendulum-v1": {
-        "n_timesteps": 20_000,
-        "policy": "MlpPolicy",
-        "gamma": 0.98,
-        "buffer_size": 200_000,
-        "learning_starts": 10_000,
-        "noise_type": "normal",
-        "noise_std": 0.1,
-        "gradient_steps": 1,
-        "train_freq": 1,
-        "learning_rate": 1e-3,
-        "policy_kwargs": {"net_arch": [400, 300]},
-    },
-    "LunarLanderContinuous-v3": {
-        "n_timesteps": 300_000,
-        "policy": "MlpPolicy",
-        "gamma": 0.98,
-        "buffer_size": 200_000,
-        "learning_starts": 10_000,
-        "noise_type": "normal",
-        "noise_std": 0.1,
-        "gradient_steps": 1,
-        "train_freq": 1,
-        "learning_rate": 1e-3,
-        "policy_kwargs": {"net_arch": [400, 300]},
-    },
+    "Pendulum-v1": {"n_timesteps": 20_000, **_ZOO_SHARED},
+    "LunarLanderContinuous-v3": {"n_timesteps": 300_000, **_ZOO_SHARED},
 }
 # SB3 DDPG defaults the zoo entries rely on, recorded so that the report shows every value.
 SB3_DEFAULTS = {"batch_size": 256, "tau": 0.005}
@@ -242,21 +231,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 # -- machine and versions ----------------------------------------------------------------------
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def cpu_count() -> int | None:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-
-
 def versions() -> dict[str, str]:
     try:
         import stable_baselines3

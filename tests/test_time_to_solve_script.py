@@ -21,6 +21,7 @@ from ddpg.errors import ConfigError
 from ddpg.train import Trainer
 
 SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "time_to_solve.py"
+sys.path.insert(0, str(SCRIPT.parent))  # as when the script runs: its helper modules beside it
 # A budget that only checks the plumbing: two evaluations of one episode each.
 TINY = ["--env", "Pendulum-v1", "--max-steps", "400", "--eval-every", "200"]
 TINY += ["--eval-episodes", "1", "--torch-threads", "1"]
