@@ -9,6 +9,7 @@ from pathlib import Path
 
 import envs_for_tests  # noqa: F401 (registers the ddpgtest/ environments)
 import pytest
+import torch
 
 from ddpg.cli import main
 from ddpg.config import Config
@@ -101,9 +102,22 @@ BAD_TRAIN_ARGS: dict[str, tuple[list[str], tuple[str, ...]]] = {
     "unknown-noise": (["--noise", "pink"], ("noise must be one of",)),
     "unknown-preset": (["--preset", "pendulumm"], ("unknown preset", "pendulum")),
     "unknown-device": (["--device", "tpu"], ("device",)),
+    "update-mode-cudagraph-on-cpu": (["--update-mode", "cudagraph"], ("needs a CUDA device",)),
     "no-budget": (["--total-steps", "none"], ("total_steps or episodes",)),
     "target-without-eval": (["--target-return", "100"], ("eval_every",)),
 }
+
+
+if not torch.cuda.is_available():  # on a machine without a GPU, asking for one is a user error
+    BAD_TRAIN_ARGS["cuda-without-gpu"] = (["--device", "cuda"], ("sees no CUDA GPU",))
+    BAD_TRAIN_ARGS["cudagraph-without-gpu"] = (
+        ["--device", "cuda", "--update-mode", "cudagraph"],
+        ("sees no CUDA GPU",),
+    )
+    BAD_TRAIN_ARGS["cudagraph-auto-without-gpu"] = (
+        ["--device", "auto", "--update-mode", "cudagraph"],
+        ("CUDA",),
+    )
 
 
 @pytest.mark.parametrize("case", sorted(BAD_TRAIN_ARGS))

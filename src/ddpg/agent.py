@@ -15,6 +15,7 @@ from torch import Tensor, nn
 from ddpg.buffer import Batch
 from ddpg.config import Config
 from ddpg.envs import EnvInfo
+from ddpg.errors import ConfigError
 from ddpg.networks import Actor, Critic
 from ddpg.noise import make_noise
 
@@ -28,9 +29,20 @@ class UpdateMetrics(NamedTuple):
 
 
 def resolve_device(name: str) -> torch.device:
+    """The torch device for a config's `device`; a CUDA device this machine lacks is refused."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    device = torch.device(name)
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise ConfigError(
+                f"device '{name}' asked for, but this torch ({torch.__version__}) sees no CUDA "
+                "GPU; use --device cpu or auto"
+            )
+        if device.index is not None and device.index >= count:
+            raise ConfigError(f"device '{name}' asked for, but this machine has {count} GPU(s)")
+    return device
 
 
 @contextmanager
