@@ -86,7 +86,8 @@ class Config:
 
     num_envs: int = 1
     """Environments stepped together (a Gymnasium SyncVectorEnv): the actor acts on all of them
-    in one batch and each env step counts towards total_steps."""
+    in one batch and each env step counts towards total_steps (so a step budget, eval_every and
+    checkpoint_every are met at the first vector step that reaches them)."""
 
     log_every: int = 20
     """Print a progress line every this many episodes."""
