@@ -110,9 +110,10 @@ def short_error(exc: BaseException) -> str:
 
 
 # -- set-up and timing --------------------------------------------------------------------------
-def setup(buffer_seed: int = 1) -> tuple[DDPGAgent, ReplayBuffer]:
-    """A fresh agent (same weights every time) and a device buffer of random transitions."""
-    config = Config(
+def bench_config(**changes: Any) -> Config:
+    """The benchmark's learner on the GPU: HalfCheetah shapes, 256x256, batch 256, no BatchNorm,
+    no weight decay, nothing written to disk."""
+    values: dict[str, Any] = dict(
         env_id=ENV_ID,
         seed=SEED,
         device="cuda",
@@ -121,9 +122,17 @@ def setup(buffer_seed: int = 1) -> tuple[DDPGAgent, ReplayBuffer]:
         batch_norm=False,
         weight_decay=0.0,
         buffer_size=BUFFER,
+        eval_every=0,
         checkpoint_every=0,
         tensorboard=False,
     )
+    values.update(changes)
+    return Config(**values)
+
+
+def setup(buffer_seed: int = 1) -> tuple[DDPGAgent, ReplayBuffer]:
+    """A fresh agent (same weights every time) and a device buffer of random transitions."""
+    config = bench_config()
     ones = np.ones(ACT_DIM, dtype=np.float32)
     agent = DDPGAgent(EnvInfo(obs_dim=OBS_DIM, action_low=-ones, action_high=ones), config)
     buffer = ReplayBuffer(BUFFER, OBS_DIM, ACT_DIM, seed=buffer_seed, device=agent.device)
@@ -232,28 +241,13 @@ def trainer_throughput(mode: str, args: argparse.Namespace) -> dict[str, Any]:
     from ddpg.train import Trainer
 
     warm, timed = args.trainer_warmup, args.trainer_steps
-    kwargs: dict[str, Any] = dict(
-        env_id=ENV_ID,
-        device="cuda",
-        hidden_size=HIDDEN,
-        batch_size=BATCH,
-        batch_norm=False,
-        weight_decay=0.0,
+    config = bench_config(
+        update_mode=mode,
         learning_starts=LEARNING_STARTS,
         buffer_size=20_000,
         total_steps=LEARNING_STARTS + warm + timed,
-        eval_every=0,
-        checkpoint_every=0,
-        tensorboard=False,
     )
     note = ""
-    try:
-        config = Config(update_mode=mode, **kwargs)  # type: ignore[call-arg]
-    except TypeError:
-        if mode != "eager":
-            return {"error": "update_mode not available (Config has no such field)"}
-        config = Config(**kwargs)
-        note = "Config has no update_mode: the default (eager) trainer"
     trainer = Trainer(config)
     try:
         trainer.run(max_steps=LEARNING_STARTS)  # random actions, untimed

@@ -250,23 +250,20 @@ def versions() -> dict[str, str]:
 
 def git_state() -> dict[str, Any] | None:
     """HEAD and whether src/ differs from it (read-only: no index refresh, no lock)."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", "--no-optional-locks", *args],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+
     try:
-        head = subprocess.run(
-            ["git", "--no-optional-locks", "rev-parse", "HEAD"],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "--no-optional-locks", "status", "--porcelain", "--", "src"],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
+        head = git("rev-parse", "HEAD")
+        dirty = git("status", "--porcelain", "--", "src")
     except (OSError, subprocess.SubprocessError):
         return None
     return {"commit": head, "src_modified": bool(dirty)}
