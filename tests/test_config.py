@@ -8,7 +8,7 @@ import pytest
 
 from ddpg.config import Config, field_docs, field_names, parse_value
 from ddpg.errors import ConfigError
-from ddpg.presets import PRESETS, preset_config, preset_names
+from ddpg.presets import PRESETS, preset_config
 
 
 # -- field docs ----------------------------------------------------------------------------------
@@ -124,13 +124,57 @@ def test_parse_value_rejects_bad_text(name, text, message):
 
 # -- presets -------------------------------------------------------------------------------------
 def test_presets_all_construct():
-    assert preset_names() == ["seed-lunarlander", "lunarlander", "pendulum"]
-    for name in preset_names():
+    assert list(PRESETS) == [
+        "seed-lunarlander",
+        "lunarlander",
+        "pendulum",
+        "mujoco",
+        "bipedalwalker",
+    ]
+    for name in PRESETS:
         config = preset_config(name)
         assert isinstance(config, Config)
         assert PRESETS[name]["description"]
         for key, value in PRESETS[name]["values"].items():
             assert getattr(config, key) == value, (name, key)
+
+
+def test_mujoco_preset_has_the_td3_papers_ddpg_values():
+    c = preset_config("mujoco", env_id="Hopper-v5")
+    assert c.env_id == "Hopper-v5"
+    assert (c.hidden_size, c.hidden_size_2, c.batch_size) == (400, 300, 100)
+    assert (c.actor_lr, c.critic_lr, c.weight_decay, c.tau, c.gamma) == (
+        1e-3,
+        1e-3,
+        0.0,
+        0.005,
+        0.99,
+    )
+    assert (c.noise, c.noise_std, c.eval_every, c.eval_episodes_during) == (
+        "gaussian",
+        0.1,
+        5000,
+        10,
+    )
+    assert not c.batch_norm
+
+
+def test_second_hidden_width_shapes_both_networks():
+    from ddpg.networks import Actor, Critic
+
+    actor = Actor(5, [-1.0, -1.0], [1.0, 1.0], hidden_size=40, batch_norm=True, hidden_size_2=30)
+    assert [tuple(m.weight.shape) for m in actor.net if hasattr(m, "weight")] == [
+        (40, 5),
+        (30, 40),
+        (30,),
+        (2, 30),
+    ]
+    critic = Critic(5, 2, hidden_size=40, hidden_size_2=30)
+    assert [tuple(m.weight.shape) for m in critic.net if hasattr(m, "weight")] == [
+        (40, 7),
+        (30, 40),
+        (1, 30),
+    ]
 
 
 def test_seed_lunarlander_has_the_notebook_values():

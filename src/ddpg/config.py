@@ -42,7 +42,11 @@ class Config:
     """Time limit per episode, replacing the environment's own (None: keep the environment's)."""
 
     hidden_size: int = 256
-    """Width of both hidden layers of the actor and the critic."""
+    """Width of the first hidden layer of the actor and the critic (and of the second, unless
+    hidden_size_2 is set)."""
+
+    hidden_size_2: int | None = None
+    """Width of the second hidden layer of the actor and the critic (None: hidden_size)."""
 
     batch_norm: bool = True
     """Put BatchNorm1d after the actor's second linear layer, as in the original design."""
@@ -247,6 +251,8 @@ def _validate(c: Config) -> None:
         fail(f"max_episode_steps must be >= 1, got {c.max_episode_steps}")
     if c.hidden_size < 1:
         fail(f"hidden_size must be >= 1, got {c.hidden_size}")
+    if c.hidden_size_2 is not None and c.hidden_size_2 < 1:
+        fail(f"hidden_size_2 must be >= 1, got {c.hidden_size_2}")
     if not 0.0 <= c.gamma < 1.0:
         fail(f"gamma must be in [0, 1), got {c.gamma}")
     for name in ("actor_lr", "critic_lr"):

@@ -32,18 +32,20 @@ class Actor(nn.Module):
         action_high: np.ndarray,
         hidden_size: int = 256,
         batch_norm: bool = True,
+        hidden_size_2: int | None = None,
     ) -> None:
         super().__init__()
+        second = hidden_size_2 or hidden_size
         low = torch.as_tensor(np.asarray(action_low, dtype=np.float32))
         high = torch.as_tensor(np.asarray(action_high, dtype=np.float32))
         act_dim = low.numel()
         self.net = nn.Sequential(
             nn.Linear(obs_dim, hidden_size),
             nn.LeakyReLU(),
-            nn.Linear(hidden_size, hidden_size),
-            nn.BatchNorm1d(hidden_size) if batch_norm else nn.Identity(),
+            nn.Linear(hidden_size, second),
+            nn.BatchNorm1d(second) if batch_norm else nn.Identity(),
             nn.LeakyReLU(),
-            _init_final(nn.Linear(hidden_size, act_dim)),
+            _init_final(nn.Linear(second, act_dim)),
         )
         # Affine map from [-1, 1] to [low, high], per dimension.
         self.register_buffer("action_scale", (high - low) / 2.0)
@@ -69,14 +71,17 @@ class Actor(nn.Module):
 class Critic(nn.Module):
     """Action-value function Q(s, a) on the concatenation of observation and normalised action."""
 
-    def __init__(self, obs_dim: int, act_dim: int, hidden_size: int = 256) -> None:
+    def __init__(
+        self, obs_dim: int, act_dim: int, hidden_size: int = 256, hidden_size_2: int | None = None
+    ) -> None:
         super().__init__()
+        second = hidden_size_2 or hidden_size
         self.net = nn.Sequential(
             nn.Linear(obs_dim + act_dim, hidden_size),
             nn.LeakyReLU(),
-            nn.Linear(hidden_size, hidden_size),
+            nn.Linear(hidden_size, second),
             nn.LeakyReLU(),
-            _init_final(nn.Linear(hidden_size, 1)),
+            _init_final(nn.Linear(second, 1)),
         )
 
     def forward(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:

@@ -89,11 +89,68 @@ PRESETS: dict[str, dict[str, Any]] = {
             "log_every": 10,  # a line every 2,000 steps
         },
     },
+    # The TD3 paper's re-tuned DDPG ("OurDDPG", Fujimoto et al. 2018, arXiv:1802.09477), as its
+    # camera-ready code ran it (sfujim/TD3 at commit bc98e62: OurDDPG.py and main.py). For any
+    # MuJoCo env through --env (HalfCheetah-v5 if none is given); needs `pip install -e
+    # ".[mujoco]"`. Published 1M-step scores: HalfCheetah 8577, Hopper 1860, Walker2d 3098.
+    "mujoco": {
+        "description": "MuJoCo tasks (any, via --env): the TD3 paper's re-tuned DDPG settings.",
+        "values": {
+            "env_id": "HalfCheetah-v5",  # the paper's first task; override with --env
+            "total_steps": 1_000_000,  # main.py --max_timesteps 1e6
+            "hidden_size": 400,  # OurDDPG.py: Linear(state_dim, 400) in actor and critic
+            "hidden_size_2": 300,  # OurDDPG.py: Linear(400, 300)
+            "batch_norm": False,  # OurDDPG.py has no normalisation layers
+            "gamma": 0.99,  # main.py --discount 0.99
+            "actor_lr": 1e-3,  # OurDDPG.py: torch.optim.Adam with its default lr 1e-3
+            "critic_lr": 1e-3,  # likewise for the critic
+            "weight_decay": 0.0,  # plain Adam: no weight decay (unlike the original DDPG's L2)
+            "batch_size": 100,  # main.py --batch_size 100
+            "buffer_size": 1_000_000,  # utils.ReplayBuffer, capped at 1e6 (commit c717e75)
+            "tau": 0.005,  # main.py --tau 0.005
+            "noise": "gaussian",  # main.py: N(0, expl_noise) added to each action
+            "noise_std": 0.1,  # main.py --expl_noise 0.1, absolute on actions in [-1, 1]
+            "learning_starts": 10_000,  # main.py --start_timesteps 1e4 (run_experiments.sh used
+            # 1000 on Hopper, Walker2d, Reacher and the pendulums)
+            "updates_per_step": 1.0,  # one iteration per env step (done at each episode end there)
+            "num_envs": 1,  # one environment, as the paper
+            "eval_every": 5_000,  # main.py --eval_freq 5e3
+            "eval_episodes_during": 10,  # evaluate_policy(eval_episodes=10)
+            "eval_episodes": 10,  # the final evaluation on the same number of episodes
+            "checkpoint_every": 50_000,  # a 1M replay buffer is 170 MiB on disk: not too often
+            "log_every": 10,  # a line every 10,000 steps on the 1000-step tasks
+        },
+    },
+    # RL Zoo's DDPG for BipedalWalker-v3 (DLR-RM/rl-baselines3-zoo, hyperparams/ddpg.yml), with
+    # Stable-Baselines3's DDPG defaults where the zoo sets nothing. Published: 197 at 1M steps.
+    "bipedalwalker": {
+        "description": "BipedalWalker-v3 with RL Zoo's DDPG hyperparameters.",
+        "values": {
+            "env_id": "BipedalWalker-v3",
+            "total_steps": 1_000_000,  # zoo n_timesteps 1e6
+            "hidden_size": 400,  # zoo policy_kwargs net_arch=[400, 300]
+            "hidden_size_2": 300,  # likewise
+            "batch_norm": False,  # SB3's MlpPolicy has no normalisation layers
+            "gamma": 0.98,  # zoo gamma
+            "actor_lr": 1e-3,  # zoo learning_rate, shared by actor and critic in SB3
+            "critic_lr": 1e-3,  # likewise
+            "weight_decay": 0.0,  # SB3 uses plain Adam
+            "batch_size": 256,  # SB3 DDPG's default batch_size
+            "buffer_size": 200_000,  # zoo buffer_size
+            "tau": 0.005,  # SB3 DDPG's default tau
+            "noise": "gaussian",  # zoo noise_type normal
+            "noise_std": 0.1,  # zoo noise_std 0.1 (actions are in [-1, 1])
+            "learning_starts": 10_000,  # zoo learning_starts
+            "updates_per_step": 1.0,  # zoo train_freq [1, episode], gradient_steps -1: one per step
+            "num_envs": 1,  # one environment, as the zoo
+            "eval_every": 10_000,  # 100 evaluations over the run
+            "eval_episodes_during": 10,  # the zoo evaluates on 10 episodes
+            "eval_episodes": 10,  # likewise for the final evaluation
+            "checkpoint_every": 50_000,  # the 200k buffer is small; 20 checkpoints over a run
+            "log_every": 20,  # about a line a minute
+        },
+    },
 }
-
-
-def preset_names() -> list[str]:
-    return list(PRESETS)
 
 
 def preset_config(name: str, **overrides: Any) -> Config:
