@@ -84,22 +84,18 @@ def test_act_with_exploration_is_within_awkward_float_bounds():
     assert np.all(actions >= low), actions.min(axis=0).tolist()
 
 
-def test_agent_to_env_from_env_round_trip():
+def test_agent_to_env_maps_onto_the_bounds_as_the_actor_does():
     agent = make_agent()
     corners = np.array([[-1, -1, -1], [1, 1, 1], [0, 0, 0]], dtype=np.float32)
     assert agent.to_env(corners).tolist() == [[-1, 0, -5], [3, 2, -1], [1, 1, -3]]
-    rng = np.random.default_rng(2)
-    normalised = rng.uniform(-1, 1, size=(1000, 3)).astype(np.float32)
+    normalised = np.random.default_rng(2).uniform(-1, 1, size=(1000, 3)).astype(np.float32)
     env = agent.to_env(normalised)
     assert env.dtype == np.float32
     assert np.all(env >= LOW) and np.all(env <= HIGH)
-    np.testing.assert_allclose(agent.from_env(env), normalised, rtol=0, atol=1e-6)
-    actions = rng.uniform(LOW, HIGH, size=(1000, 3)).astype(np.float32)
-    np.testing.assert_allclose(agent.to_env(agent.from_env(actions)), actions, rtol=0, atol=1e-5)
-    # The agent's numpy mapping agrees with the actor's torch mapping.
-    np.testing.assert_allclose(
-        agent.actor.to_env(torch.from_numpy(normalised)).numpy(), env, rtol=0, atol=1e-6
-    )
+    # Each dimension is affine in the normalised action: midpoints map to midpoints.
+    np.testing.assert_allclose(env, (normalised + 1) / 2 * (HIGH - LOW) + LOW, rtol=0, atol=1e-6)
+    # The loop's NumPy mapping and the actor's (what Policy and exports run) are one function.
+    assert np.array_equal(agent.actor.to_env(torch.from_numpy(normalised)).numpy(), env)
 
 
 def test_acting_changes_no_network_state():
@@ -136,12 +132,14 @@ def test_polyak_update(tau):
     target, online = bn_actor_pair()
     old_target, old_online = clone_state(target), clone_state(online)
     targets, onlines = polyak_pairs(target, online)
-    # Every float tensor takes part, BatchNorm running stats included; the counter does not.
-    float_keys = [k for k, v in old_target.items() if v.is_floating_point()]
-    # 4 weights/biases of the linear layers x 2, BatchNorm weight, bias, running mean and var,
-    # and the (identical) action scale and bias buffers.
-    assert len(targets) == len(onlines) == len(float_keys) == 12
+    # The parameters and BatchNorm's running statistics take part; the batch counter and the
+    # constant action scale and bias buffers do not.
+    constant = ("action_scale", "action_bias")
+    float_keys = [k for k, v in old_target.items() if v.is_floating_point() and k not in constant]
+    # weights and biases of the 3 linear layers, BatchNorm's weight, bias, running mean and var
+    assert len(targets) == len(onlines) == len(float_keys) == 10
     assert "net.3.running_mean" in float_keys and "net.3.running_var" in float_keys
+    assert not any(t is getattr(target, name) for t in targets for name in constant)
     polyak_update(targets, onlines, tau)
     new_target = clone_state(target)
     assert states_equal(clone_state(online), old_online)  # the online net never moves
@@ -189,12 +187,11 @@ def test_targets_move_only_by_polyak(batch_norm):
             new_target = clone_state(agent.networks()[target_name])
             online = clone_state(agent.networks()[online_name])
             for key, value in new_target.items():
-                if value.is_floating_point():
+                if value.is_floating_point() and key not in ("action_scale", "action_bias"):
                     expected = (1 - tau) * old[target_name][key] + tau * online[key]
                     torch.testing.assert_close(value, expected, rtol=0, atol=1e-6)
-                else:  # BatchNorm's batch counter is not averaged
+                else:  # BatchNorm's batch counter and the action bounds are not averaged
                     assert torch.equal(value, old[target_name][key])
-    assert agent.updates == 3
     if batch_norm:
         # The actor's train-mode step updated its running stats, and the target followed.
         assert agent.actor.net[3].num_batches_tracked.item() == 3
@@ -296,10 +293,13 @@ def test_critic_loss_gives_no_gradient_to_the_actor():
     with torch.no_grad():
         next_q = agent.critic_target(batch.next_obs, agent.actor_target(batch.next_obs))
         target = batch.reward + agent.config.gamma * (1 - batch.terminated) * next_q
-    loss = torch.nn.functional.mse_loss(agent.critic(batch.obs, batch.action), target)
+    loss, q = agent.critic_loss(batch)
+    assert torch.equal(loss, torch.nn.functional.mse_loss(q, target))
     loss.backward()
     assert all(p.grad is None for p in agent.actor.parameters())
     assert all(p.grad is not None for p in agent.critic.parameters())
+    for net in (agent.actor_target, agent.critic_target):
+        assert all(p.grad is None for p in net.parameters())
 
 
 def test_update_metrics_are_detached_finite_scalars():
@@ -308,16 +308,19 @@ def test_update_metrics_are_detached_finite_scalars():
     for value in metrics:
         assert value.shape == () and not value.requires_grad and torch.isfinite(value)
     assert metrics.critic_loss.item() > 0
-    assert agent.weights_are_finite() is None
+    assert agent.non_finite_weights() is None
     with torch.no_grad():
         agent.critic.net[0].weight[0, 0] = float("nan")
-    assert agent.weights_are_finite() == "critic.net.0.weight"
+    assert agent.non_finite_weights() == "critic.net.0.weight"
 
 
 def test_snapshot_best_is_a_copy_not_a_live_reference():
     agent = make_agent()
-    assert agent.best_or_current_actor() is not None
+    # Before any snapshot the current actor stands in for the best one.
+    assert agent.best_actor is None
+    assert states_equal(agent.best_or_current_actor(), clone_state(agent.actor))
     agent.snapshot_best()
+    assert agent.best_or_current_actor() is agent.best_actor
     best = {k: v.clone() for k, v in agent.best_actor.items()}
     for seed in range(3):
         agent.update(random_batch(seed=seed))

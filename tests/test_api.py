@@ -10,7 +10,7 @@ import torch
 
 from ddpg import DDPG, Config
 from ddpg.checkpoints import load_model
-from ddpg.errors import CheckpointError, ConfigError, EnvError
+from ddpg.errors import CheckpointError, EnvError
 from ddpg.train import Trainer
 
 
@@ -48,9 +48,9 @@ def test_same_config_gives_bit_identical_runs(tmp_path):
     b, rows_b = train(config, tmp_path / "b")
     c, rows_c = train(config.replace(seed=1), tmp_path / "c")
 
-    assert a.step == b.step == 300
-    assert a.episode == 6 and len(rows_a) == 6
-    assert a.agent.updates == 251  # one update per step from step 50 on
+    assert a.state.step == b.state.step == 300
+    assert a.state.episode == 6 and len(rows_a) == 6
+    assert a.state.updates == 251  # one update per step from step 50 on
     assert rows_a == rows_b
     assert all(row["critic_loss"] != "" for row in rows_a[1:])
     for name, net in a.agent.networks().items():
@@ -82,7 +82,7 @@ def test_learn_predict_and_evaluate():
     assert model.predict(obs[0]).shape == (1,)
     result = model.evaluate(episodes=2)
     assert len(result.returns) == 2 and result.lengths == [50, 50]
-    with pytest.raises(ConfigError, match="total_steps >= 1"):
+    with pytest.raises(ValueError, match="total_steps >= 1"):
         model.learn(0)
 
 

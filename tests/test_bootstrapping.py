@@ -81,7 +81,7 @@ def test_truncation_bootstraps_to_the_infinite_horizon_value():
     env = TimeLimit(ClockEnv(terminate_at=None), max_episode_steps=10)
     trainer = Trainer(clock_config(), env=env)
     trainer.run()
-    assert trainer.step == 2000 and trainer.episode == 200
+    assert trainer.state.step == 2000 and trainer.state.episode == 200
     # Every episode was truncated; nothing was stored as terminal.
     assert trainer.buffer.storage["terminated"][: len(trainer.buffer)].sum().item() == 0
     q = q_values(trainer.agent)
@@ -93,7 +93,7 @@ def test_termination_stops_bootstrapping():
     env = TimeLimit(ClockEnv(terminate_at=10), max_episode_steps=1000)
     model = DDPG(env, clock_config())
     model.learn(2000)
-    assert model.num_steps == 2000 and model.trainer.episode == 200
+    assert model.num_steps == 2000 and model.trainer.state.episode == 200
     terminated = model.trainer.buffer.storage["terminated"][:2000]
     assert terminated.sum().item() == 200  # one terminal transition per episode
     q = q_values(model.agent)

@@ -28,13 +28,14 @@ from ddpg.checkpoints import (
     list_checkpoints,
     load_model,
     read_checkpoint,
+    read_config,
     save_model,
     sha256,
 )
 from ddpg.cli import main
 from ddpg.config import Config
 from ddpg.errors import CheckpointError
-from ddpg.train import Trainer, read_config
+from ddpg.train import Trainer
 
 RNG_SEED = 20240601
 
@@ -548,14 +549,16 @@ RESTORE_CASES: dict[str, Callable[[Path], dict[str, bytes | None]]] = {
     },
     "state-rng-text": edit_state("rng", "garbage"),
     "state-rng-empty": edit_state("rng", {}),
-    "state-python-rng-short": edit_state("python_rng", [3, [1, 2], None]),
-    "state-python-rng-text": edit_state("python_rng", "abc"),
+    "state-best-step-text": edit_state("best_step", "late"),
+    "state-target-reached-number": edit_state("target_reached", 1),
+    "state-in-episode-short": edit_state("in_episode", []),
     "state-recent-number": edit_state("recent_returns", 5),
     "state-optimizers-list": edit_state("optimizers", []),
     "state-optimizer-a-list": edit_state("optimizers/actor_optimizer", []),
     "state-optimizer-groups-text": edit_state("optimizers/actor_optimizer/param_groups", "x"),
     "state-noise-list": edit_state("noise", []),
-    "state-loss-sums-empty": edit_state("loss_sums", {}),
+    "state-loss-sums-text": edit_state("loss_sums", {"critic_loss": "high"}),
+    "state-loss-sums-list": edit_state("loss_sums", [1.0]),
     "state-log-position-negative": edit_state("log_positions/metrics", -5),
     "state-log-position-text": edit_state("log_positions/metrics", "end"),
     "episode-arrays-missing": lambda p: {"episode_obs.npy": None, "episode_actions.npy": None},
@@ -617,4 +620,4 @@ def test_restore_accepts_the_original(run_dir: Path, checkpoint: Path, tmp_path:
     trainer = Trainer(Config.from_dict(read_config(run)["config"]), run)
     path, skipped = trainer.restore()
     trainer.close()
-    assert path == work and skipped == [] and trainer.step == 300
+    assert path == work and skipped == [] and trainer.state.step == 300

@@ -117,8 +117,8 @@ def test_periodic_evaluation_picks_the_best_snapshot() -> None:
     trainer.periodic_evaluation = spy  # type: ignore[method-assign]
     trainer.run()
     best = int(np.argmax(scores))
-    assert trainer.best_score == scores[best]
-    assert trainer.best_step == 200 * (best + 1)
+    assert trainer.state.best_score == scores[best]
+    assert trainer.state.best_step == 200 * (best + 1)
     assert trainer.agent.best_actor is not None
     assert np.array_equal(trainer.agent.best_actor["net.0.weight"].numpy(), weights[best].numpy())
     trainer.close()
@@ -131,7 +131,7 @@ def test_target_return_stops_training_early() -> None:
     )  # fmt: skip
     trainer = Trainer(config)
     trainer.run()
-    assert trainer.step == 200 and trainer.target_reached
+    assert trainer.state.step == 200 and trainer.state.target_reached
     trainer.close()
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ddpg.presets import preset_config
+from ddpg.runs import final_evaluation
 from ddpg.train import Trainer
 
 
@@ -16,8 +17,8 @@ def test_pendulum_learns_within_15k_steps(seed: int) -> None:
     config = preset_config("pendulum", seed=seed, total_steps=15_000, eval_episodes=10)
     trainer = Trainer(config)
     trainer.run()
-    summary = trainer.final_evaluation()
+    summary = final_evaluation(trainer)
     trainer.close()
-    assert trainer.step == 15_000
+    assert trainer.state.step == 15_000
     assert summary["best"]["episodes"] == 10
     assert summary["best"]["mean_return"] >= -300, summary["best"]

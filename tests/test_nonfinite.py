@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 import torch
 
-from ddpg.checkpoints import list_checkpoints, read_checkpoint
+from ddpg.checkpoints import list_checkpoints, read_checkpoint, read_config
 from ddpg.cli import main
 from ddpg.config import Config
 from ddpg.errors import NonFiniteError
-from ddpg.train import Trainer, read_config
+from ddpg.train import Trainer
 
 EPISODE = envs_for_tests.EPISODE_STEPS  # 50
 NAN_AT = 130  # the step at which NanObs-v0 / NanReward-v0 misbehave
@@ -85,7 +85,7 @@ def assert_last_checkpoint_good(run_dir: Path, cfg: Config, step: int) -> None:
     trainer = Trainer(cfg, run_dir)
     path, skipped = trainer.restore()
     trainer.close()
-    assert path == newest and skipped == [] and trainer.step == expected
+    assert path == newest and skipped == [] and trainer.state.step == expected
 
 
 # -- the environment -----------------------------------------------------------------------------
@@ -99,7 +99,7 @@ def test_trainer_stops_on_nan_from_env(env_id: str, what: str, tmp_path: Path) -
         trainer.run()
     trainer.close()
     # Nothing non-finite reached the replay buffer, the counters stopped before the bad step.
-    assert trainer.step == NAN_AT - 1
+    assert trainer.state.step == NAN_AT - 1
     assert len(trainer.buffer) == NAN_AT - 1
     assert all(torch.isfinite(t).all() for t in trainer.buffer.storage.values())
     assert_last_checkpoint_good(tmp_path / "run", cfg, NAN_AT)
@@ -142,7 +142,7 @@ def test_values_that_overflow_float32_are_non_finite(env_id: str, what: str) -> 
     with pytest.raises(NonFiniteError, match=f"non-finite {what}"):
         trainer.run()
     trainer.close()
-    assert trainer.step < 5
+    assert trainer.state.step < 5
     assert all(torch.isfinite(t).all() for t in trainer.buffer.storage.values())
 
 
@@ -154,7 +154,7 @@ def test_nan_observation_on_reset_is_named(tmp_path: Path) -> None:
         trainer.run()
     trainer.close()
     assert "loss" not in str(info.value) and "reward" not in str(info.value)
-    assert trainer.step == EPISODE  # stopped at the reset, nothing after it was trained on
+    assert trainer.state.step == EPISODE  # stopped at the reset, nothing after it was trained on
     assert all(torch.isfinite(t).all() for t in trainer.buffer.storage.values())
 
 
@@ -172,7 +172,7 @@ def test_huge_rewards_make_the_loss_non_finite_and_the_error_names_it(tmp_path: 
     for path in list_checkpoints(tmp_path / "run" / "checkpoints"):
         tensors, _, state = read_checkpoint(path)
         assert all(torch.isfinite(t).all() for t in tensors.values() if t.is_floating_point())
-        assert state["step"] <= trainer.step
+        assert state["step"] <= trainer.state.step
 
 
 def test_huge_learning_rate_is_caught_and_not_blamed_on_the_env(tmp_path: Path) -> None:
@@ -208,7 +208,7 @@ def test_non_finite_weights_refuse_checkpoint_and_keep_the_last(tmp_path: Path) 
     }
     with torch.no_grad():
         trainer.agent.critic.net[0].weight[0, 0] = float("inf")
-    trainer.step += 1  # a new step, so a new checkpoint would be written
+    trainer.state.step += 1  # a new step, so a new checkpoint would be written
     with pytest.raises(NonFiniteError, match=r"critic\.net\.0\.weight"):
         trainer.save_checkpoint()
     trainer.close()

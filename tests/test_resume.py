@@ -14,10 +14,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from ddpg.checkpoints import latest_checkpoint, list_checkpoints, read_checkpoint
+from ddpg.checkpoints import latest_checkpoint, list_checkpoints, read_checkpoint, write_config
 from ddpg.cli import main
 from ddpg.config import Config
-from ddpg.train import Trainer, write_config
+from ddpg.runs import save_models
+from ddpg.train import Trainer
 
 WALL = "wall_time_s"
 
@@ -48,7 +49,7 @@ def csv_rows(path: Path) -> list[dict[str, str]]:
 def run_in_one_go(config: Config, run_dir: Path) -> Trainer:
     trainer = Trainer(config, run_dir)
     trainer.run()
-    trainer.save_models()
+    save_models(trainer)
     trainer.close()
     return trainer
 
@@ -66,19 +67,21 @@ def run_with_interruptions(
     trainer = Trainer(config, run_dir)
     for stop, expect_mid in zip(stops, mid_episode, strict=True):
         trainer.run(max_steps=stop)
-        while advance_to_mid_episode and not trainer.in_episode.any():
-            trainer.run(max_steps=trainer.step + 1)
-        stop = trainer.step
-        assert trainer.in_episode.any() == expect_mid, "the interruption is not where intended"
+        while advance_to_mid_episode and not trainer.state.in_episode.any():
+            trainer.run(max_steps=trainer.state.step + 1)
+        stop = trainer.state.step
+        assert trainer.state.in_episode.any() == expect_mid, (
+            "the interruption is not where intended"
+        )
         trainer.close()
         del trainer
         trainer = Trainer(config, run_dir)
         path, skipped = trainer.restore()
         assert skipped == []
         assert path.name == f"step-{stop:010d}"
-        assert trainer.step == stop
+        assert trainer.state.step == stop
     trainer.run()
-    trainer.save_models()
+    save_models(trainer)
     trainer.close()
     return trainer
 
@@ -125,9 +128,9 @@ def check_exact_resume(
     resumed = run_with_interruptions(
         config, tmp_path / "resumed", stops, mid_episode, advance_to_mid_episode
     )
-    assert whole.step == resumed.step == config.total_steps
-    assert whole.episode == resumed.episode
-    assert whole.agent.updates == resumed.agent.updates > 0
+    assert whole.state.step == resumed.state.step == config.total_steps
+    assert whole.state.episode == resumed.state.episode
+    assert whole.state.updates == resumed.state.updates > 0
     assert_identical_runs(tmp_path / "whole", tmp_path / "resumed")
     return whole, resumed
 
@@ -159,7 +162,7 @@ def test_resume_with_periodic_evaluation_is_bit_identical(tmp_path: Path) -> Non
     whole, resumed = check_exact_resume(tmp_path, config, [800, 934], [False, True])
     rows = csv_rows(tmp_path / "whole" / "evaluations.csv")
     assert [r["step"] for r in rows] == ["400", "800"]
-    assert whole.best_step == resumed.best_step is not None
+    assert whole.state.best_step == resumed.state.best_step is not None
 
 
 def test_resume_lunarlander_mid_episode_is_bit_identical(tmp_path: Path) -> None:
@@ -174,7 +177,7 @@ def test_resume_lunarlander_mid_episode_is_bit_identical(tmp_path: Path) -> None
     # Episode lengths vary; with seed 3 the 4th episode runs from 317 to 450, so 400 is
     # mid-episode after learning started (a stop on an episode end would move on a step).
     whole, _ = check_exact_resume(tmp_path, config, [400], [True], advance_to_mid_episode=True)
-    assert whole.episode >= 3
+    assert whole.state.episode >= 3
 
 
 def test_resume_from_older_checkpoint_truncates_logs(tmp_path: Path) -> None:
@@ -194,10 +197,10 @@ def test_resume_from_older_checkpoint_truncates_logs(tmp_path: Path) -> None:
     trainer = Trainer(config, run_dir)
     path, _ = trainer.restore()
     assert path.name == "step-0000000700"
-    assert trainer.in_episode.all()  # mid-episode
+    assert trainer.state.in_episode.all()  # mid-episode
     assert csv_rows(run_dir / "metrics.csv")[-1]["step"] == "600"
     trainer.run()
-    trainer.save_models()
+    save_models(trainer)
     trainer.close()
     assert_identical_runs(tmp_path / "whole", run_dir)
 
@@ -208,33 +211,33 @@ def test_restore_latest_checkpoint_state_matches(tmp_path: Path) -> None:
     trainer = Trainer(config, tmp_path / "run")
     trainer.run(max_steps=650)
     expected = {
-        "step": trainer.step,
-        "episode": trainer.episode,
-        "episode_returns": trainer.episode_returns.tolist(),
-        "actions": [len(a) for a in trainer.episode_actions],
-        "obs": trainer.obs.tobytes(),
-        "episode_ids": trainer.episode_ids.tolist(),
-        "started": trainer.episodes_started,
-        "learning_transitions": trainer.learning_transitions,
+        "step": trainer.state.step,
+        "episode": trainer.state.episode,
+        "episode_returns": trainer.state.episode_returns.tolist(),
+        "actions": [len(a) for a in trainer.state.episode_actions],
+        "obs": trainer.state.obs.tobytes(),
+        "episode_ids": trainer.state.episode_ids.tolist(),
+        "started": trainer.state.episodes_started,
+        "learning_transitions": trainer.state.learning_transitions,
         "buffer": (len(trainer.buffer), trainer.buffer.pos),
-        "updates": trainer.agent.updates,
-        "recent": list(trainer.recent_returns),
+        "updates": trainer.state.updates,
+        "recent": list(trainer.state.recent_returns),
     }
     trainer.close()
     restored = Trainer(config, tmp_path / "run")
     restored.restore()
     got = {
-        "step": restored.step,
-        "episode": restored.episode,
-        "episode_returns": restored.episode_returns.tolist(),
-        "actions": [len(a) for a in restored.episode_actions],
-        "obs": restored.obs.tobytes(),
-        "episode_ids": restored.episode_ids.tolist(),
-        "started": restored.episodes_started,
-        "learning_transitions": restored.learning_transitions,
+        "step": restored.state.step,
+        "episode": restored.state.episode,
+        "episode_returns": restored.state.episode_returns.tolist(),
+        "actions": [len(a) for a in restored.state.episode_actions],
+        "obs": restored.state.obs.tobytes(),
+        "episode_ids": restored.state.episode_ids.tolist(),
+        "started": restored.state.episodes_started,
+        "learning_transitions": restored.state.learning_transitions,
         "buffer": (len(restored.buffer), restored.buffer.pos),
-        "updates": restored.agent.updates,
-        "recent": list(restored.recent_returns),
+        "updates": restored.state.updates,
+        "recent": list(restored.state.recent_returns),
     }
     restored.close()
     assert got == expected
@@ -285,7 +288,7 @@ def interrupted_run(tmp_path: Path) -> tuple[Config, Path]:
     config = small_config(total_steps=500, checkpoint_every=150, learning_starts=100)
     run_dir = tmp_path / "run"
     trainer = Trainer(config, run_dir)
-    write_config(run_dir, config, {"preset": None})
+    write_config(run_dir, config.to_dict(), {"preset": None})
     trainer.run(max_steps=450)
     trainer.close()
     names = [p.name for p in list_checkpoints(run_dir / "checkpoints")]

@@ -11,10 +11,10 @@ import envs_for_tests  # noqa: F401 (registers the ddpgtest/ environments)
 import pytest
 import torch
 
+from ddpg.checkpoints import write_config
 from ddpg.cli import main
 from ddpg.config import Config
 from ddpg.errors import ConfigError
-from ddpg.train import write_config
 
 FAST = [
     "--preset",
@@ -230,7 +230,7 @@ def test_resume_of_dir_without_checkpoints(
     config = Config(
         env_id="Pendulum-v1", total_steps=60, hidden_size=8, batch_size=8, buffer_size=1000
     )
-    write_config(run_dir, config, {"preset": None})
+    write_config(run_dir, config.to_dict(), {"preset": None})
     (run_dir / "metrics.csv").write_text("step,episode\n1,2\n")
     before = snapshot(run_dir)
     rc, _, err = cli(["train", "--resume", run_dir], capsys)

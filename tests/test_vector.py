@@ -82,10 +82,10 @@ def test_vectorised_transitions_are_stored_with_their_true_final_observations():
     trainer = Trainer(counter_config())
     trainer.run()
     n, size = 3, len(trainer.buffer)
-    assert trainer.step == size == 300  # 100 vector steps of 3 transitions
+    assert trainer.state.step == size == 300  # 100 vector steps of 3 transitions
     data = {k: v[:size].numpy() for k, v in trainer.buffer.storage.items()}
     tags_of_seeds = []
-    for k in range(trainer.episodes_started):
+    for k in range(trainer.state.episodes_started):
         env = CounterEnv()
         env.reset(seed=episode_seed(0, TRAIN_STREAM, k))
         tags_of_seeds.append(env.tag)
@@ -109,17 +109,19 @@ def test_vectorised_transitions_are_stored_with_their_true_final_observations():
                     assert obs[k + 1][0] == 0
                 else:  # the episode goes on from the true next observation
                     np.testing.assert_array_equal(obs[k + 1], next_obs[k])
-    assert ends > 50 and 0 < terminals < trainer.episode
+    assert ends > 50 and 0 < terminals < trainer.state.episode
     # Episodes are seeded in the order they start, whichever environment runs them.
     assert sorted(seen_tags) == sorted(tags_of_seeds)
-    assert trainer.episode == trainer.episodes_started - int(trainer.in_episode.sum())
+    assert trainer.state.episode == trainer.state.episodes_started - int(
+        trainer.state.in_episode.sum()
+    )
 
 
 def test_vectorised_time_limit_still_bootstraps():
     """The infinite-horizon test again, with 4 environments stepped together."""
     trainer = Trainer(clock_config(env_id="ddpgtest/Clock-v0", num_envs=4, total_steps=2000))
     trainer.run()
-    assert trainer.step == 2000 and trainer.episode == 200
+    assert trainer.state.step == 2000 and trainer.state.episode == 200
     assert trainer.buffer.storage["terminated"][:2000].sum().item() == 0
     q = q_values(trainer.agent)
     assert np.all(np.abs(q - INFINITE_VALUE) < 0.5), q
@@ -145,7 +147,7 @@ def test_vectorised_resume_mid_episodes_is_bit_identical(tmp_path: Path, noise: 
     )
     # At step 150 and 451 (rounded up to 453) some environments are mid-episode.
     whole, resumed = check_exact_resume(tmp_path, config, [150, 451], [True, True])
-    assert whole.episodes_started == resumed.episodes_started
+    assert whole.state.episodes_started == resumed.state.episodes_started
 
 
 def test_vectorised_pendulum_resume_is_bit_identical(tmp_path: Path) -> None:
@@ -168,17 +170,17 @@ def test_vectorised_pendulum_resume_is_bit_identical(tmp_path: Path) -> None:
 def test_update_to_data_ratio(ratio: float, num_envs: int, transitions: int, updates: int):
     trainer = Trainer(counter_config(updates_per_step=ratio, num_envs=num_envs, total_steps=300))
     trainer.run()
-    assert trainer.step == 300
-    assert trainer.learning_transitions == transitions
-    assert trainer.agent.updates == updates == math.floor(transitions * ratio + 1e-9)
+    assert trainer.state.step == 300
+    assert trainer.state.learning_transitions == transitions
+    assert trainer.state.updates == updates == math.floor(transitions * ratio + 1e-9)
 
 
 def test_update_to_data_ratio_spreads_updates_evenly():
     trainer = Trainer(counter_config(updates_per_step=0.25, num_envs=1, total_steps=80))
     counts = []
-    while trainer.step < 80:
-        trainer.run(max_steps=trainer.step + 1)
-        counts.append(trainer.agent.updates)
+    while trainer.state.step < 80:
+        trainer.run(max_steps=trainer.state.step + 1)
+        counts.append(trainer.state.updates)
     # Learning transitions are steps 60, 61, ...: an update after every 4th of them.
     assert counts == [max(0, step - 59) // 4 for step in range(1, 81)]
 

@@ -16,7 +16,7 @@ from ddpg.buffer import Batch
 from ddpg.config import Config
 from ddpg.envs import EnvInfo
 from ddpg.errors import ConfigError
-from ddpg.networks import Actor, Critic
+from ddpg.networks import Actor, Critic, action_scale_bias, to_env
 from ddpg.noise import make_noise
 
 
@@ -59,13 +59,13 @@ def frozen(module: nn.Module) -> Iterator[None]:
 
 
 def polyak_pairs(target: nn.Module, online: nn.Module) -> tuple[list[Tensor], list[Tensor]]:
-    """The floating-point tensors Polyak averaging moves: parameters and BatchNorm running
-    statistics. Integer buffers (BatchNorm's batch counter) play no part in a forward pass."""
-    pairs = [
-        (t, o)
-        for t, o in zip(target.state_dict().values(), online.state_dict().values(), strict=True)
-        if t.is_floating_point()
-    ]
+    """The tensors Polyak averaging moves: the parameters and the BatchNorm running statistics.
+    Constant buffers (the actor's action bounds) and BatchNorm's integer batch counter are not
+    learned and stay as they are."""
+    pairs = list(zip(target.parameters(), online.parameters(), strict=True))
+    for t, o in zip(target.modules(), online.modules(), strict=True):
+        if isinstance(t, nn.modules.batchnorm._BatchNorm) and t.track_running_stats:
+            pairs += [(t.running_mean, o.running_mean), (t.running_var, o.running_var)]
     return [t for t, _ in pairs], [o for _, o in pairs]
 
 
@@ -101,17 +101,11 @@ class DDPGAgent:
         # train mode inside `update`; the targets are always in eval mode.
         for net in (self.actor, self.actor_target, self.critic_target):
             net.eval()
-        # Fused AdamW: one kernel per step for all parameters, on the CPU as on CUDA.
-        opt_kwargs: dict[str, Any] = {"weight_decay": config.weight_decay, "fused": True}
-        if self.device.type == "cuda":
-            # The step counter lives on the GPU: no host sync per step, and CUDA graphs can
-            # capture the optimiser step.
-            opt_kwargs["capturable"] = True
         self.actor_optimizer = torch.optim.AdamW(
-            self.actor.parameters(), lr=config.actor_lr, **opt_kwargs
+            self.actor.parameters(), lr=config.actor_lr, **self.optimizer_options()
         )
         self.critic_optimizer = torch.optim.AdamW(
-            self.critic.parameters(), lr=config.critic_lr, **opt_kwargs
+            self.critic.parameters(), lr=config.critic_lr, **self.optimizer_options()
         )
         self.noise = make_noise(
             config.noise,
@@ -121,8 +115,7 @@ class DDPGAgent:
             config.ou_theta,
             config.num_envs,
         )
-        self._scale = info.action_high / 2.0 - info.action_low / 2.0
-        self._bias = info.action_high / 2.0 + info.action_low / 2.0
+        self._scale, self._bias = action_scale_bias(info.action_low, info.action_high)
         # Tensors that Polyak averaging moves, gathered once: load_state_dict copies in place, so
         # these stay the live storage of the networks.
         t_critic, o_critic = polyak_pairs(self.critic_target, self.critic)
@@ -132,7 +125,24 @@ class DDPGAgent:
             isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.actor.modules()
         )
         self.best_actor: dict[str, torch.Tensor] | None = None
-        self.updates = 0
+
+    def optimizer_options(self) -> dict[str, Any]:
+        """AdamW's options, the one place they are chosen. Fused: one kernel per step for all
+        parameters, on the CPU as on CUDA. On CUDA also capturable: the step counter lives on
+        the GPU (no host sync per step) and CUDA graphs can capture the optimiser step."""
+        return {
+            "weight_decay": self.config.weight_decay,
+            "fused": True,
+            "capturable": self.device.type == "cuda",
+        }
+
+    def load_optimizer_state(self, name: str, state: dict[str, Any]) -> None:
+        """Load optimiser `name`'s state dict, keeping this agent's options (a checkpoint made
+        on another device brings its own `capturable`)."""
+        optimizer = self.optimizers()[name]
+        optimizer.load_state_dict(state)
+        for group in optimizer.param_groups:
+            group["capturable"] = self.optimizer_options()["capturable"]
 
     # -- acting ------------------------------------------------------------------------------
     @torch.no_grad()
@@ -152,48 +162,50 @@ class DDPGAgent:
         return self.to_env(self.policy(obs, explore))
 
     def to_env(self, normalised: np.ndarray) -> np.ndarray:
-        action = (normalised * self._scale + self._bias).astype(np.float32)
-        # Rounding can put +-1 one float32 step outside the bounds: clip it back.
-        return np.clip(action, self.info.action_low, self.info.action_high)
-
-    def from_env(self, action: np.ndarray) -> np.ndarray:
-        return ((np.asarray(action, dtype=np.float32) - self._bias) / self._scale).astype(
-            np.float32
-        )
+        """Normalised actions onto the environment's bounds (as float32)."""
+        low, high = self.info.action_low, self.info.action_high
+        return to_env(normalised.astype(np.float32), self._scale, self._bias, low, high)
 
     # -- learning ----------------------------------------------------------------------------
-    def update(self, batch: Batch) -> UpdateMetrics:
-        """One DDPG update: critic step, actor step through a frozen critic, Polyak averaging."""
-        gamma = self.config.gamma
-
-        # 1. Critic: regress Q(s, a) on r + gamma * (1 - terminated) * Q'(s', mu'(s')).
-        #    Only termination stops bootstrapping; a time-limit cut still bootstraps.
+    def critic_loss(self, batch: Batch) -> tuple[Tensor, Tensor]:
+        """MSE of Q(s, a) against r + gamma * (1 - terminated) * Q'(s', mu'(s')), and Q(s, a).
+        Only termination stops bootstrapping; a time-limit cut still bootstraps."""
         with torch.no_grad():
             next_q = self.critic_target(batch.next_obs, self.actor_target(batch.next_obs))
-            target_q = batch.reward + gamma * (1.0 - batch.terminated) * next_q
+            target_q = batch.reward + self.config.gamma * (1.0 - batch.terminated) * next_q
         q = self.critic(batch.obs, batch.action)
-        critic_loss = F.mse_loss(q, target_q)
-        self.critic_optimizer.zero_grad(set_to_none=True)
-        critic_loss.backward()
-        self.critic_optimizer.step()
+        return F.mse_loss(q, target_q), q
 
-        # 2. Actor: maximise Q(s, mu(s)); the critic is frozen so it gets no gradient from this.
-        #    With BatchNorm the actor learns in train mode (batch statistics) and acts in eval mode.
-        if self._actor_has_batch_norm:
-            self.actor.train()
-        with frozen(self.critic):
-            actor_loss = -self.critic(batch.obs, self.actor(batch.obs)).mean()
-            self.actor_optimizer.zero_grad(set_to_none=True)
-            actor_loss.backward()
-            self.actor_optimizer.step()
-        if self._actor_has_batch_norm:
-            self.actor.eval()
+    def actor_loss(self, batch: Batch) -> Tensor:
+        """-Q(s, mu(s)): the actor climbs the critic's estimate."""
+        return -self.critic(batch.obs, self.actor(batch.obs)).mean()
+
+    def update(self, batch: Batch) -> UpdateMetrics:
+        """One DDPG update: critic step, actor step through a frozen critic, Polyak averaging."""
+        # 1. Critic step.
+        critic_loss, q = self.critic_loss(batch)
+        _step(self.critic_optimizer, critic_loss)
+
+        # 2. Actor step; the critic is frozen so it gets no gradient from this. With BatchNorm
+        #    the actor learns in train mode (batch statistics) and acts in eval mode.
+        with frozen(self.critic), self._actor_training():
+            actor_loss = self.actor_loss(batch)
+            _step(self.actor_optimizer, actor_loss)
 
         # 3. Targets follow the online networks slowly.
         polyak_update(self._targets, self._onlines, self.config.tau)
-
-        self.updates += 1
         return UpdateMetrics(critic_loss.detach(), actor_loss.detach(), q.detach().mean())
+
+    @contextmanager
+    def _actor_training(self) -> Iterator[None]:
+        if not self._actor_has_batch_norm:  # nothing changes with the mode: skip the switch
+            yield
+            return
+        self.actor.train()
+        try:
+            yield
+        finally:
+            self.actor.eval()
 
     # -- best weights ------------------------------------------------------------------------
     def snapshot_best(self) -> None:
@@ -216,10 +228,16 @@ class DDPGAgent:
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"actor_optimizer": self.actor_optimizer, "critic_optimizer": self.critic_optimizer}
 
-    def weights_are_finite(self) -> str | None:
+    def non_finite_weights(self) -> str | None:
         """Name of the first network holding a NaN or inf, or None."""
         for name, net in self.networks().items():
             for key, value in net.state_dict().items():
                 if value.is_floating_point() and not torch.isfinite(value).all():
                     return f"{name}.{key}"
         return None
+
+
+def _step(optimizer: torch.optim.Optimizer, loss: Tensor) -> None:
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()

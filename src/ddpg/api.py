@@ -1,20 +1,30 @@
-"""The Python API: construct, learn, predict, save, load."""
+"""The Python API: construct, learn, predict, evaluate, save, load.
+
+Inference goes through `ddpg.Policy`; the training stack (environments, replay buffer,
+optimisers) is built only when the model learns or explores.
+"""
 
 from __future__ import annotations
 
+from numbers import Integral
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
 import numpy as np
+import torch
 
-from ddpg.checkpoints import load_model, save_model
+from ddpg.checkpoints import load_model, model_meta, network_tensors, save_model, subtree
 from ddpg.config import Config
 from ddpg.envs import FINAL_EVAL_STREAM, check_env, make_env
-from ddpg.errors import CheckpointError, ConfigError
+from ddpg.errors import CheckpointError
 from ddpg.evaluation import EvalResult, evaluate
 from ddpg.loggers import Console
-from ddpg.train import Trainer, load_network_tensors, network_tensors
+from ddpg.policy import Policy, read_model_meta
+
+if TYPE_CHECKING:
+    from ddpg.agent import DDPGAgent
+    from ddpg.train import Trainer
 
 
 class DDPG:
@@ -34,6 +44,13 @@ class DDPG:
         verbose: bool = False,
         **overrides: Any,
     ) -> None:
+        if env is not None and not isinstance(env, (str, gym.Env)):
+            raise TypeError(f"env must be an environment id or a gymnasium.Env, got {env!r}")
+        if config is not None and not isinstance(config, Config):
+            hint = (
+                " (for a preset, pass ddpg.preset_config(name))" if isinstance(config, str) else ""
+            )
+            raise TypeError(f"config must be a ddpg.Config, got {config!r}{hint}")
         config = config or Config()
         env_obj: gym.Env | None = None
         if isinstance(env, str):
@@ -42,65 +59,118 @@ class DDPG:
             if env.spec is not None:
                 overrides.setdefault("env_id", env.spec.id)
             env_obj = env
-        if overrides:
-            config = config.replace(**overrides)
-        self.trainer = Trainer(config, run_dir, env=env_obj, console=Console(quiet=not verbose))
+        self._config = config.replace(**overrides) if overrides else config
+        self._run_dir = run_dir
+        self._verbose = verbose
+        self._env = env_obj
+        self._trainer: Trainer | None = None
+        self._loaded: dict[str, torch.Tensor] | None = None  # weights of a loaded model
+        self._policy: Policy | None = None
+        self._own_eval_env: gym.Env | None = None
+        self._trainer_now()  # builds and checks everything, as before any learning
+
+    # -- the parts, built when needed -------------------------------------------------------------
+    def _trainer_now(self) -> Trainer:
+        if self._trainer is None:
+            from ddpg.train import Trainer
+
+            console = Console(quiet=not self._verbose)
+            self._trainer = Trainer(self._config, self._run_dir, env=self._env, console=console)
+            if self._loaded is not None:
+                for name, net in self._trainer.agent.networks().items():
+                    try:
+                        net.load_state_dict(subtree(self._loaded, name))
+                    except (RuntimeError, KeyError) as exc:
+                        raise CheckpointError(f"the model's {name} does not fit ({exc})") from None
+            self._policy = self._trainer.policy
+        return self._trainer
 
     @property
     def config(self) -> Config:
-        return self.trainer.config
+        return self._config
 
     @property
-    def agent(self) -> Any:
-        return self.trainer.agent
+    def trainer(self) -> Trainer:
+        return self._trainer_now()
+
+    @property
+    def agent(self) -> DDPGAgent:
+        return self._trainer_now().agent
+
+    @property
+    def policy(self) -> Policy:
+        """The deterministic policy, in environment units (the live actor while learning)."""
+        return self._policy if self._policy is not None else self._trainer_now().policy
 
     @property
     def num_steps(self) -> int:
-        return self.trainer.step
+        return self._trainer.state.step if self._trainer is not None else 0
 
+    # -- using it ---------------------------------------------------------------------------------
     def learn(self, total_steps: int) -> DDPG:
         """Train for `total_steps` more environment steps."""
+        if isinstance(total_steps, bool) or not isinstance(total_steps, Integral):
+            raise TypeError(f"learn() needs an int number of steps, got {total_steps!r}")
         if total_steps < 1:
-            raise ConfigError(f"learn() needs total_steps >= 1, got {total_steps}")
-        self.trainer.run(max_steps=self.trainer.step + total_steps)
+            raise ValueError(f"learn() needs total_steps >= 1, got {total_steps}")
+        trainer = self._trainer_now()
+        trainer.run(max_steps=trainer.state.step + int(total_steps))
         return self
 
-    def predict(self, obs: np.ndarray, deterministic: bool = True) -> np.ndarray:
-        """Action(s) in environment units for one observation or a batch of them."""
-        return self.agent.act(np.asarray(obs, dtype=np.float32), explore=not deterministic)
+    def predict(self, obs: Any, deterministic: bool = True) -> np.ndarray:
+        """Action(s) in environment units for one observation (obs_dim,) or a batch
+        (N, obs_dim); ValueError if `obs` has another shape or holds NaN or inf."""
+        obs = self.policy.check(obs)
+        if deterministic:
+            return self.policy(obs)
+        agent = self.agent
+        if obs.ndim == 2 and len(obs) != self._config.num_envs:
+            raise ValueError(
+                f"exploring predict takes one observation per environment ({self._config.num_envs})"
+            )
+        return agent.act(obs, explore=True)
 
     def evaluate(self, episodes: int = 10, env: gym.Env | None = None) -> EvalResult:
-        """Mean return of the deterministic policy over `episodes` fresh episodes."""
-        env = env if env is not None else self.trainer.eval_env
-        return evaluate(self.agent.act, env, episodes, self.config.seed, FINAL_EVAL_STREAM)
+        """Returns of the deterministic policy over `episodes` fresh episodes."""
+        if isinstance(episodes, bool) or not isinstance(episodes, Integral):
+            raise TypeError(f"evaluate() needs an int number of episodes, got {episodes!r}")
+        if episodes < 1:
+            raise ValueError(f"evaluate() needs episodes >= 1, got {episodes}")
+        if env is None and self._trainer is not None:
+            env = self._trainer.eval_env
+        elif env is None:
+            if self._own_eval_env is None:
+                self._own_eval_env = make_env(self._config.env_id, self._config.max_episode_steps)
+            env = self._own_eval_env
+        c = self._config
+        return evaluate(self.policy, env, int(episodes), c.seed, FINAL_EVAL_STREAM)
 
     def save(self, path: str | Path) -> None:
         """Write the four networks and the config to one safetensors file."""
-        save_model(Path(path), network_tensors(self.agent), self.trainer.model_meta())
+        trainer = self._trainer_now()
+        info = trainer.info
+        meta = model_meta(
+            self._config.to_dict(), info.obs_dim, info.action_low, info.action_high, self.num_steps
+        )
+        save_model(Path(path), network_tensors(trainer.agent.networks()), meta)
 
     @classmethod
     def load(cls, path: str | Path, env: gym.Env | None = None, **overrides: Any) -> DDPG:
-        """A model saved by `save` (or a run's model_*.safetensors), ready to predict or learn."""
+        """A model saved by `save` (or a run's model_*.safetensors), ready to predict or learn.
+        Predicting needs no environment; learning builds the training stack on first use."""
         tensors, meta = load_model(Path(path))
-        try:
-            if not isinstance(meta.get("config"), dict):
-                raise TypeError("no config mapping")
-            config = Config.from_dict(meta["config"])
-        except (TypeError, ConfigError) as exc:
-            raise CheckpointError(f"{path}: metadata holds no valid config ({exc})") from None
+        config, obs_dim, low, high = read_model_meta(path, meta)
         config = config.replace(**overrides)
-        if env is None:
-            env = make_env(config.env_id, config.max_episode_steps)
-        info = check_env(env)
-        if (
-            info.obs_dim != meta.get("obs_dim")
-            or info.action_low.tolist() != meta.get("action_low")
-            or info.action_high.tolist() != meta.get("action_high")
-        ):
-            raise CheckpointError(f"{path} was trained on spaces that differ from this environment")
-        model = cls(env, config)
-        try:
-            load_network_tensors(model.agent, tensors)
-        except (RuntimeError, KeyError) as exc:
-            raise CheckpointError(f"{path}: weights do not fit the networks ({exc})") from None
+        if env is not None:
+            info = check_env(env)
+            if (
+                info.obs_dim != obs_dim
+                or not np.array_equal(info.action_low, low)
+                or not np.array_equal(info.action_high, high)
+            ):
+                raise CheckpointError(f"{path} was trained on spaces that differ from this env")
+        model = cls.__new__(cls)
+        model._config, model._run_dir, model._verbose, model._env = config, None, False, env
+        model._trainer, model._loaded, model._own_eval_env = None, tensors, None
+        model._policy = Policy.from_weights(config, obs_dim, low, high, subtree(tensors, "actor"))
         return model

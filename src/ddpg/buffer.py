@@ -98,11 +98,20 @@ class ReplayBuffer:
 
     def sample(self, batch_size: int) -> Batch:
         """Uniformly sample `batch_size` stored transitions (with replacement)."""
+        return self.gather(self.sample_indices(batch_size))
+
+    def sample_indices(self, batch_size: int, out: torch.Tensor | None = None) -> torch.Tensor:
+        """`batch_size` uniform indices of stored transitions, drawn on this buffer's generator
+        (into `out` when given: a CUDA graph's static input)."""
         if self.size == 0:
             raise ValueError("cannot sample from an empty replay buffer")
-        idx = torch.randint(
-            0, self.size, (batch_size,), generator=self.generator, device=self.device
-        )
+        shape = (batch_size,)
+        if out is not None:
+            return torch.randint(0, self.size, shape, generator=self.generator, out=out)
+        return torch.randint(0, self.size, shape, generator=self.generator, device=self.device)
+
+    def gather(self, idx: torch.Tensor) -> Batch:
+        """The transitions at `idx`."""
         return Batch(*(torch.index_select(self.storage[name], 0, idx) for name in FIELDS))
 
     # -- persistence: plain arrays, never pickles -------------------------------------------

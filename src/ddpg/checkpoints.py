@@ -1,4 +1,4 @@
-"""Files on disk: model files and resumable checkpoints.
+"""Files on disk: run configs, model files and resumable checkpoints.
 
 Formats: tensors in safetensors, everything else in JSON or NumPy `.npy` arrays. Nothing is ever
 unpickled. Every file is written to a temporary name, flushed to disk and renamed into place, and
@@ -26,6 +26,7 @@ import safetensors
 import safetensors.torch
 import torch
 
+from ddpg import __version__
 from ddpg.errors import CheckpointError
 
 MODEL_FORMAT = "ddpg-model"
@@ -314,7 +315,9 @@ def optimizer_from_files(
     optimizer: torch.optim.Optimizer,
     tensors: dict[str, torch.Tensor],
     meta: dict[str, Any],
-) -> None:
+) -> dict[str, Any]:
+    """The state dict `optimizer_to_files` flattened, checked against `optimizer`'s parameters
+    (load_state_dict does not check shapes: a wrong one would only fail at the next step)."""
     state: dict[int, dict[str, Any]] = {}
     for key, value in tensors.items():
         if key.startswith(prefix + "."):
@@ -322,7 +325,6 @@ def optimizer_from_files(
             state.setdefault(int(pid), {})[name] = value
     for pid, entry in meta.get("scalars", {}).items():
         state.setdefault(int(pid), {}).update(entry)
-    # load_state_dict does not check shapes: a wrong one would only fail at the next step().
     params = [p for group in optimizer.param_groups for p in group["params"]]
     for pid, entry in state.items():
         if not 0 <= pid < len(params):
@@ -337,4 +339,56 @@ def optimizer_from_files(
     for group in groups:
         if "betas" in group:
             group["betas"] = tuple(group["betas"])
-    optimizer.load_state_dict({"state": state, "param_groups": groups})
+    return {"state": state, "param_groups": groups}
+
+
+# -- run directories: config.json and the networks' tensors --------------------------------------
+def write_config(run_dir: Path, config_dict: dict[str, Any], extra: dict[str, Any]) -> None:
+    """RUN_DIR/config.json: the resolved config, the preset it came from, the library version."""
+    atomic_write_json(
+        Path(run_dir) / "config.json",
+        {"config": config_dict, **extra, "library_version": __version__},
+    )
+
+
+def read_config(run_dir: Path) -> dict[str, Any]:
+    """RUN_DIR/config.json as written by `write_config`; CheckpointError if it is not one."""
+    path = Path(run_dir) / "config.json"
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise CheckpointError(f"{run_dir} is not a run directory (no config.json)") from None
+    except (OSError, ValueError):
+        raise CheckpointError(f"{path} is unreadable") from None
+    if not isinstance(data, dict) or not isinstance(data.get("config"), dict):
+        raise CheckpointError(f"{path} is not a run config")
+    return data
+
+
+def network_tensors(networks: dict[str, torch.nn.Module]) -> dict[str, torch.Tensor]:
+    """Every network's state dict under one flat namespace: `actor.net.0.weight`, ..."""
+    return {
+        f"{name}.{key}": value
+        for name, net in networks.items()
+        for key, value in net.state_dict().items()
+    }
+
+
+def subtree(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    """The tensors under `prefix.`, with the prefix removed (one network's state dict)."""
+    prefix += "."
+    return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+
+def model_meta(
+    config_dict: dict[str, Any], obs_dim: int, low: np.ndarray, high: np.ndarray, step: int
+) -> dict[str, Any]:
+    """The metadata of a model file: enough to rebuild the actor without an environment."""
+    return {
+        "config": config_dict,
+        "obs_dim": obs_dim,
+        "action_low": np.asarray(low).tolist(),
+        "action_high": np.asarray(high).tolist(),
+        "step": step,
+        "library_version": __version__,
+    }

@@ -19,12 +19,11 @@ from typing import Any, NoReturn
 
 from ddpg import __version__
 from ddpg.config import Config, field_docs, parse_value
+from ddpg.envs import make_env
 from ddpg.errors import DDPGError, RunDirError
 from ddpg.loggers import Console
 from ddpg.presets import DEFAULT_PRESET, PRESETS, preset_config
 
-# Fields that may change when a run is resumed: budgets and output only.
-RESUMABLE_OVERRIDES = {"total_steps", "episodes", "log_every", "render_from"}
 EXIT_INTERRUPTED = {"SIGINT": 130, "SIGTERM": 143}
 
 
@@ -123,6 +122,24 @@ def build_parser() -> argparse.ArgumentParser:
         "--frame-skip", type=int, default=2, help="keep every Nth frame (default: 2)"
     )
 
+    export = sub.add_parser(
+        "export",
+        help="export a run's policy to ONNX or TorchScript",
+        description=(
+            "Write the deterministic policy (observations in, actions in environment units out, "
+            "bounds included) as ONNX or TorchScript, runnable without this library."
+        ),
+    )
+    export.add_argument("source", type=Path, metavar="RUN_DIR|MODEL_FILE")
+    export.add_argument("--format", choices=("onnx", "torchscript"), required=True)
+    export.add_argument(
+        "--model", choices=("best", "final"), default="best", help="with a RUN_DIR (default: best)"
+    )
+    export.add_argument(
+        "--out", type=Path, default=None, help="file to write (default: beside the model file)"
+    )
+    export.add_argument("--force", action="store_true", help="replace an existing --out file")
+
     sub.add_parser("presets", help="list the presets", description="List the presets.")
     return parser
 
@@ -148,6 +165,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_plot(args)
         if args.command == "record":
             return cmd_record(args)
+        if args.command == "export":
+            return cmd_export(args)
         return cmd_presets()
     except DDPGError as exc:
         print(f"ddpg: error: {' '.join(str(exc).split())}", file=sys.stderr)
@@ -179,22 +198,21 @@ def cmd_presets() -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from ddpg.checkpoints import list_checkpoints
-    from ddpg.train import Trainer, TrainingInterrupted, read_config, write_config
+    from ddpg.runs import finish_run, resume_run, start_run
+    from ddpg.train import TrainingInterrupted
 
     console = Console(quiet=args.quiet)
     overrides = _overrides(args)
     if args.resume is not None:
         run_dir = args.resume
-        saved = read_config(run_dir)
-        bad = sorted(set(overrides) - RESUMABLE_OVERRIDES)
-        if bad or args.preset or args.run_dir or args.overwrite:
-            what = ", ".join(option_name(b) for b in bad) or "--preset/--run-dir/--overwrite"
-            raise RunDirError(f"{what} cannot be changed when resuming; only budgets can")
-        config = Config.from_dict(saved["config"]).replace(**overrides)
-        preset = saved.get("preset")
-        if not list_checkpoints(run_dir / "checkpoints"):
-            raise RunDirError(f"{run_dir} has no valid checkpoint to resume from")
+        if args.preset or args.run_dir or args.overwrite:
+            raise RunDirError("--preset/--run-dir/--overwrite cannot be changed when resuming")
+        trainer, path, skipped = resume_run(run_dir, overrides, console)
+        for reason in skipped:
+            console.print(f"skipped a damaged checkpoint: {reason}")
+        console.print(
+            f"resumed from {path} at step {trainer.state.step}, episode {trainer.state.episode}"
+        )
     else:
         preset = args.preset or DEFAULT_PRESET
         config = preset_config(preset, **overrides)
@@ -208,19 +226,10 @@ def cmd_train(args: argparse.Namespace) -> int:
                 f"run directory {run_dir} exists; pass --overwrite to replace it or "
                 f"--resume {run_dir} to continue it"
             )
-
-    trainer = Trainer(config, None, console=console)  # validates the env before touching disk
-    trainer.close()
-    if args.resume is None and args.overwrite and run_dir.exists():
-        shutil.rmtree(run_dir)
-    trainer = Trainer(config, run_dir, console=console)
-    if args.resume is not None:
-        path, skipped = trainer.restore()
-        for reason in skipped:
-            console.print(f"skipped a damaged checkpoint: {reason}")
-        console.print(f"resumed from {path} at step {trainer.step}, episode {trainer.episode}")
-    else:
-        write_config(run_dir, config, {"preset": preset, "library_version": __version__})
+        make_env(config.env_id, config.max_episode_steps).close()  # before touching the disk
+        if args.overwrite and run_dir.exists():
+            shutil.rmtree(run_dir)
+        trainer = start_run(config, run_dir, preset, console)
         console.print(
             f"training {config.env_id} ({preset}) into {run_dir}; "
             f"budget {config.total_steps or '-'} steps / {config.episodes or '-'} episodes"
@@ -234,8 +243,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         trainer.run()
     except TrainingInterrupted as stop:
         print(
-            f"ddpg: stopped by {stop.signal_name} at step {trainer.step}; checkpoint written to "
-            f"{stop.checkpoint}\nresume with: ddpg train --resume {run_dir}",
+            f"ddpg: stopped by {stop.signal_name} at step {trainer.state.step}; checkpoint "
+            f"written to {stop.checkpoint}\nresume with: ddpg train --resume {run_dir}",
             file=sys.stderr,
         )
         return EXIT_INTERRUPTED.get(stop.signal_name, 1)
@@ -243,9 +252,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         for s, handler in previous.items():
             signal.signal(s, handler)
 
-    final_path, best_path = trainer.save_models()
-    console.print(f"evaluating best and final policy over {config.eval_episodes} episodes...")
-    summary = trainer.final_evaluation()
+    console.print(
+        f"evaluating best and final policy over {trainer.config.eval_episodes} episodes..."
+    )
+    summary = finish_run(trainer)
     trainer.close()
     steps_per_s = summary["steps"] / max(summary["wall_time_s"], 1e-9)
     lines = [
@@ -255,26 +265,29 @@ def cmd_train(args: argparse.Namespace) -> int:
         f"{summary['best']['mean_return']:.1f} +- {summary['best']['std_return']:.1f}",
         f"  final policy: {summary['final']['mean_return']:.1f} +- "
         f"{summary['final']['std_return']:.1f}",
-        f"  files: {run_dir}/ (evaluation.json, metrics.csv, {best_path.name}, {final_path.name})",
+        f"  files: {run_dir}/ (evaluation.json, metrics.csv, model_best.safetensors, "
+        "model_final.safetensors)",
     ]
     console.print("\n".join(lines))
     return 0
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from ddpg.api import DDPG
+    from ddpg.checkpoints import read_config
     from ddpg.envs import FINAL_EVAL_STREAM
     from ddpg.evaluation import evaluate
-    from ddpg.train import read_config
+    from ddpg.policy import Policy
 
     read_config(args.run_dir)
-    model = DDPG.load(args.run_dir / f"model_{args.model}.safetensors")
-    config = model.config
+    policy = Policy.load(args.run_dir / f"model_{args.model}.safetensors")
+    config = policy.config
     episodes = config.eval_episodes if args.episodes is None else args.episodes
     if episodes < 1:
         raise RunDirError(f"--episodes must be >= 1, got {episodes}")
     seed = config.seed if args.seed is None else args.seed
-    result = evaluate(model.agent.act, model.trainer.eval_env, episodes, seed, FINAL_EVAL_STREAM)
+    env = make_env(config.env_id, config.max_episode_steps)
+    result = evaluate(policy, env, episodes, seed, FINAL_EVAL_STREAM)
+    env.close()
     print(f"{config.env_id}, {args.model} model of {args.run_dir}, {episodes} episodes")
     print(f"{'episode':>8} {'return':>10} {'length':>7}")
     for i, (ret, length) in enumerate(zip(result.returns, result.lengths, strict=True)):
@@ -283,7 +296,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.json is not None:
         payload = {"run_dir": str(args.run_dir), "model": args.model, **result.to_dict()}
         args.json.write_text(json.dumps(payload, indent=2) + "\n")
-    model.trainer.close()
     return 0
 
 
@@ -296,8 +308,8 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 
 def cmd_record(args: argparse.Namespace) -> int:
+    from ddpg.checkpoints import read_config
     from ddpg.record import record_video
-    from ddpg.train import read_config
 
     read_config(args.run_dir)
     out = args.out or args.run_dir / "agent.gif"
@@ -310,6 +322,25 @@ def cmd_record(args: argparse.Namespace) -> int:
     )
     shown = ", ".join(f"{r:.1f}" for r in returns)
     print(f"wrote {path}: {frames} frames, episode return(s) {shown}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from ddpg.export import FORMATS, export_policy
+    from ddpg.policy import Policy
+
+    source: Path = args.source
+    model_file = source / f"model_{args.model}.safetensors" if source.is_dir() else source
+    suffix = FORMATS[args.format]
+    out = args.out or model_file.with_name(
+        f"{model_file.stem.replace('model_', 'policy_')}{suffix}"
+    )
+    if out.exists() and not args.force:
+        raise RunDirError(f"{out} exists; pass --force to replace it")
+    policy = Policy.load(model_file)
+    print(
+        f"wrote {export_policy(policy, args.format, out)} ({args.format}, {policy.config.env_id})"
+    )
     return 0
 
 

@@ -7,14 +7,14 @@ generator, so the sampled transitions are exactly those `ReplayBuffer.sample` wo
 
 How it runs, per call:
 
-1. Batch indices are drawn into a static index tensor (`torch.randint(..., out=...)` with the
-   buffer's generator), outside any graph.
+1. Batch indices are drawn into a static index tensor by `ReplayBuffer.sample_indices`, on the
+   buffer's generator, outside any graph.
 2. The first `warmup` calls are real, eager updates on a side stream (what the capture recipe asks
    for: it initialises the optimiser state, cuBLAS handles and workspaces and autograd's threads
    before capture).
-3. The next call captures `agent.update` on a batch gathered with `index_select` from the buffer's
-   storage by the static indices. Capture records kernels without running them, so that call then
-   replays the graph once: its update happens exactly once.
+3. The next call captures `agent.update` on the batch `ReplayBuffer.gather` takes from the
+   buffer's storage at the static indices. Capture records kernels without running them, so
+   that call then replays the graph once: its update happens exactly once.
 4. Every later call replays the graph.
 
 The graph holds the addresses of everything it touches: the buffer's storage, the networks'
@@ -34,16 +34,16 @@ import torch
 from torch import Tensor
 
 from ddpg.agent import DDPGAgent, UpdateMetrics
-from ddpg.buffer import FIELDS, Batch, ReplayBuffer
+from ddpg.buffer import ReplayBuffer
 from ddpg.errors import ConfigError
 
 
 class GraphedUpdate:
     """`agent.update` on a uniformly sampled batch of `buffer`, as a replayed CUDA graph.
 
-    Each call performs one real update (the warm-up calls included), adds one to
-    `agent.updates` and returns that update's metrics as fresh tensors that later calls do not
-    overwrite. The arithmetic is `agent.update`'s own: the graph is a recording of it.
+    Each call performs one real update (the warm-up calls included) and returns that update's
+    metrics as fresh tensors that later calls do not overwrite. The arithmetic is
+    `agent.update`'s own: the graph is a recording of it.
     """
 
     def __init__(
@@ -90,13 +90,10 @@ class GraphedUpdate:
 
     def __call__(self) -> UpdateMetrics:
         """One update on a fresh uniform batch; the metrics are this update's."""
-        size = self.buffer.size
-        if size == 0:
-            raise ValueError("cannot sample from an empty replay buffer")
         if self._graph is not None and not self._still_bound():
             self.invalidate()
-        # The same draw as ReplayBuffer.sample, written into the graph's static input.
-        torch.randint(0, size, (self.batch_size,), generator=self.buffer.generator, out=self._idx)
+        # ReplayBuffer.sample's own draw, written into the graph's static input.
+        self.buffer.sample_indices(self.batch_size, out=self._idx)
         if self._graph is None:
             if self._eager_left > 0:
                 self._eager_left -= 1
@@ -104,16 +101,13 @@ class GraphedUpdate:
             self._capture()
         assert self._graph is not None and self._metrics is not None
         self._graph.replay()
-        self.agent.updates += 1
         # A copy, so that the next replay does not overwrite what this call returned.
         return UpdateMetrics(*self._metrics.clone())
 
     # -- internals -------------------------------------------------------------------------------
     def _update(self) -> Tensor:
         """Gather the batch selected by the static indices and run `agent.update` on it."""
-        storage = self.buffer.storage
-        batch = Batch(*(torch.index_select(storage[name], 0, self._idx) for name in FIELDS))
-        return torch.stack(self.agent.update(batch))
+        return torch.stack(self.agent.update(self.buffer.gather(self._idx)))
 
     def _eager_update(self) -> UpdateMetrics:
         """A real update on the side stream, as the capture recipe warms up."""
@@ -130,27 +124,16 @@ class GraphedUpdate:
         """Record `_update` into a new graph; nothing runs until the graph is replayed."""
         agent = self.agent
         for optimizer in agent.optimizers().values():
-            for group in optimizer.param_groups:
-                if not group.get("capturable", False):
-                    if not group.get("fused", False):
-                        raise ConfigError(
-                            "CUDA-graph updates need optimisers built with capturable=True"
-                        )
-                    # A fused optimiser keeps its step counter on the GPU whatever this flag
-                    # says; it only gates capture. A checkpoint saved on the CPU brings False.
-                    group["capturable"] = True
+            if not all(group["capturable"] for group in optimizer.param_groups):
+                raise ConfigError("CUDA-graph updates need optimisers built with capturable=True")
             # Gradients allocated inside the capture live in the graph's pool at fixed addresses,
             # and backward writes them instead of adding to stale ones.
             optimizer.zero_grad(set_to_none=True)
-        updates = agent.updates
         graph = torch.cuda.CUDAGraph()
-        try:
-            with torch.cuda.device(self._device):
-                self._stream.wait_stream(torch.cuda.current_stream())
-                with torch.cuda.graph(graph, stream=self._stream):
-                    metrics = self._update()
-        finally:
-            agent.updates = updates  # the capture ran no update; the replay that follows does
+        with torch.cuda.device(self._device):
+            self._stream.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.graph(graph, stream=self._stream):
+                metrics = self._update()
         self._graph, self._metrics = graph, metrics
         self._bound = self._referents()
         self.captures += 1

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import gymnasium as gym
 import numpy as np
+from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
 from ddpg.errors import EnvError
 
@@ -51,6 +52,15 @@ def make_env(
         raise EnvError(f"cannot create environment '{env_id}': {exc}") from None
     check_env(env, env_id)
     return env
+
+
+def vector_env(
+    first: gym.Env, num_envs: int, env_id: str, max_episode_steps: int | None
+) -> SyncVectorEnv:
+    """`first` and num_envs - 1 more copies of `env_id`, stepped together; automatic resets are
+    off: the training loop resets each finished environment itself."""
+    makers = [lambda: first] + [lambda: make_env(env_id, max_episode_steps)] * (num_envs - 1)
+    return SyncVectorEnv(makers, copy=False, autoreset_mode=AutoresetMode.DISABLED)
 
 
 def _unknown_env(env_id: str) -> str:

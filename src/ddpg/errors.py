@@ -9,8 +9,8 @@ class DDPGError(Exception):
     exit_code = 2
 
 
-class ConfigError(DDPGError):
-    """An invalid hyperparameter, unknown config key or unknown preset."""
+class ConfigError(DDPGError, ValueError):
+    """An invalid hyperparameter, unknown config key or unknown preset (also a ValueError)."""
 
 
 class EnvError(DDPGError):

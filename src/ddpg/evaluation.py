@@ -53,6 +53,8 @@ def evaluate(
         obs, _ = env.reset(seed=episode_seed(seed, stream, i))
         total, length, done = 0.0, 0, False
         while not done:
+            if not np.isfinite(np.asarray(obs, dtype=np.float32)).all():
+                raise NonFiniteError(f"evaluation episode {i} gave a non-finite observation")
             obs, reward, terminated, truncated, _ = env.step(act(obs))
             total += float(reward)
             length += 1

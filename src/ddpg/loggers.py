@@ -1,4 +1,4 @@
-"""Metrics files and console output."""
+"""Where a run reports: metrics files, TensorBoard and the console, behind one `RunLogger`."""
 
 from __future__ import annotations
 
@@ -9,6 +9,115 @@ import sys
 import time
 from pathlib import Path
 from typing import Any, TextIO
+
+EPISODE_COLUMNS = [
+    "step",
+    "episode",
+    "return",
+    "length",
+    "running_avg_100",
+    "critic_loss",
+    "actor_loss",
+    "q_mean",
+    "wall_time_s",
+]
+EVAL_COLUMNS = ["step", "episode", "mean_return", "std_return", "mean_length", "wall_time_s"]
+
+
+class RunLogger:
+    """The loop calls one method per event; this writes it wherever the run reports it:
+    RUN_DIR/metrics.csv and evaluations.csv, TensorBoard (RUN_DIR/tensorboard) and the console.
+    Without a run directory only the console is used."""
+
+    def __init__(self, run_dir: Path | None, config: Any, console: Console) -> None:
+        """`run_dir` is created if need be; `config` gives `tensorboard` and `log_every`."""
+        self.console = console
+        self.log_every = config.log_every
+        tensorboard = config.tensorboard
+        if run_dir is not None:
+            run_dir.mkdir(parents=True, exist_ok=True)
+        self.episodes = CsvLogger(run_dir / "metrics.csv", EPISODE_COLUMNS) if run_dir else None
+        self.evaluations = CsvLogger(run_dir / "evaluations.csv", EVAL_COLUMNS) if run_dir else None
+        self._tb_dir = run_dir / "tensorboard" if run_dir and tensorboard else None
+        self._tb: TensorBoardLogger | None = None  # opened at the first event
+        self._tb_purge_step: int | None = None
+
+    def episode(self, row: dict[str, Any], steps_per_s: float) -> None:
+        """A training episode ended (`row` has EPISODE_COLUMNS)."""
+        if self.episodes is not None:
+            self.episodes.write(row)
+        self._scalars(
+            row["step"],
+            {
+                "train/episode_return": row["return"],
+                "train/running_avg_100": row["running_avg_100"],
+                "train/critic_loss": row["critic_loss"],
+                "train/actor_loss": row["actor_loss"],
+                "train/q_mean": row["q_mean"],
+                "perf/steps_per_s": steps_per_s,
+            },
+        )
+        if row["episode"] % self.log_every == 0:
+            self.console.print(
+                f"episode {row['episode']:5d} | step {row['step']:8d}"
+                f" | return {row['return']:9.1f} | avg100 {row['running_avg_100']:9.1f}"
+                f" | {steps_per_s:6.0f} steps/s"
+            )
+
+    def evaluation(self, row: dict[str, Any], episodes: int, improved: bool) -> None:
+        """A periodic evaluation ended (`row` has EVAL_COLUMNS)."""
+        if self.evaluations is not None:
+            self.evaluations.write(row)
+        self._scalars(
+            row["step"],
+            {"eval/mean_return": row["mean_return"], "eval/std_return": row["std_return"]},
+        )
+        self.console.print(
+            f"eval at step {row['step']:8d} | mean {row['mean_return']:9.1f} +- "
+            f"{row['std_return']:7.1f} over {episodes} episodes{' | new best' if improved else ''}"
+        )
+
+    def line(self, message: str) -> None:
+        self.console.print(message)
+
+    def progress(
+        self, step: int, total: int | None, steps_per_s: float, running: float | None
+    ) -> None:
+        self.console.progress(step, total, steps_per_s, running)
+
+    # -- checkpoints: where the files are, and cutting them back on resume ------------------------
+    def positions(self) -> dict[str, int]:
+        if self._tb is not None:
+            self._tb.flush()
+        return {
+            "metrics": self.episodes.position() if self.episodes else 0,
+            "evaluations": self.evaluations.position() if self.evaluations else 0,
+        }
+
+    def rewind(self, positions: dict[str, int], step: int) -> None:
+        """Cut the CSVs back to a checkpoint's `positions` and drop TensorBoard events logged
+        after its `step`, so the files match a run done in one go."""
+        logs = {"metrics": self.episodes, "evaluations": self.evaluations}
+        for key, log in logs.items():
+            if log is not None and not 0 <= int(positions[key]) <= log.path.stat().st_size:
+                raise ValueError(f"{key} log position {positions[key]} is outside {log.path}")
+        for key, log in logs.items():
+            if log is not None:
+                log.truncate(int(positions[key]))
+        self._tb_purge_step = step + 1
+
+    def close(self) -> None:
+        for log in (self.episodes, self.evaluations, self._tb):
+            if log is not None:
+                log.close()
+        self.console.close()
+
+    def _scalars(self, step: int, values: dict[str, float | None]) -> None:
+        if self._tb_dir is None:
+            return
+        if self._tb is None:
+            self._tb = TensorBoardLogger(self._tb_dir, self._tb_purge_step)
+        self._tb.scalars(step, values)
 
 
 class CsvLogger:

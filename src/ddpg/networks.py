@@ -7,13 +7,31 @@ bounds, so actions are always legal whatever the bounds (asymmetric and per-dime
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import numpy as np
 import torch
 from torch import nn
 
+Array = TypeVar("Array", np.ndarray, torch.Tensor)
+
 # The DDPG paper initialises the output layers in [-3e-3, 3e-3] so that early actions and Q values
 # start near zero instead of saturating the tanh.
 FINAL_LAYER_INIT = 3e-3
+
+
+def action_scale_bias(low: np.ndarray, high: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Scale and bias of the affine map from [-1, 1] onto [low, high], per dimension (halved
+    before subtracting, so that bounds near the float32 limits do not overflow)."""
+    low, high = np.asarray(low, dtype=np.float32), np.asarray(high, dtype=np.float32)
+    return high / 2 - low / 2, high / 2 + low / 2
+
+
+def to_env(normalised: Array, scale: Array, bias: Array, low: Array, high: Array) -> Array:
+    """The action mapping: normalised actions in [-1, 1] onto the environment's bounds. The one
+    definition, for NumPy arrays (the training loop) and tensors (the actor, exported models)."""
+    # Rounding can put +-1 one float32 step outside the bounds: clip it back.
+    return (normalised * scale + bias).clip(low, high)  # type: ignore[return-value]
 
 
 def _init_final(layer: nn.Linear) -> nn.Linear:
@@ -48,8 +66,9 @@ class Actor(nn.Module):
             _init_final(nn.Linear(second, act_dim)),
         )
         # Affine map from [-1, 1] to [low, high], per dimension.
-        self.register_buffer("action_scale", (high - low) / 2.0)
-        self.register_buffer("action_bias", (high + low) / 2.0)
+        scale, bias = action_scale_bias(low.numpy(), high.numpy())
+        self.register_buffer("action_scale", torch.from_numpy(scale))
+        self.register_buffer("action_bias", torch.from_numpy(bias))
         # Not saved (clamping only), so model files keep their keys.
         self.register_buffer("action_low", low, persistent=False)
         self.register_buffer("action_high", high, persistent=False)
@@ -59,13 +78,9 @@ class Actor(nn.Module):
 
     def to_env(self, normalised: torch.Tensor) -> torch.Tensor:
         """Map actions in [-1, 1] onto the environment's bounds."""
-        action = normalised * self.action_scale + self.action_bias
-        # Rounding can put +-1 one float32 step outside the bounds: clamp it back.
-        return torch.minimum(torch.maximum(action, self.action_low), self.action_high)
-
-    def from_env(self, action: torch.Tensor) -> torch.Tensor:
-        """Map environment actions back to [-1, 1] (inverse of `to_env`)."""
-        return (action - self.action_bias) / self.action_scale
+        return to_env(
+            normalised, self.action_scale, self.action_bias, self.action_low, self.action_high
+        )
 
 
 class Critic(nn.Module):
@@ -86,3 +101,15 @@ class Critic(nn.Module):
 
     def forward(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         return self.net(torch.cat([obs, action], dim=-1)).squeeze(-1)
+
+
+class EnvUnitsActor(nn.Module):
+    """The deployed policy: observations in, actions in environment units out (bounds included).
+    This is what `ddpg.Policy` runs and what `ddpg export` writes."""
+
+    def __init__(self, actor: Actor) -> None:
+        super().__init__()
+        self.actor = actor
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.actor.to_env(self.actor(obs))

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ddpg.checkpoints import read_config
 from ddpg.errors import RunDirError
-from ddpg.train import read_config
 
 
 @dataclass

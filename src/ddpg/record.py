@@ -16,7 +16,7 @@ def record_video(
 ) -> tuple[Path, int, list[float]]:
     """Roll out the deterministic policy of a saved model and write the frames to `out`.
     Returns the path, the number of frames written and each episode's return."""
-    from ddpg.api import DDPG
+    from ddpg.policy import Policy
 
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # pygame-based envs need no display
     if episodes < 1 or frame_skip < 1:
@@ -24,8 +24,8 @@ def record_video(
     suffix = Path(out).suffix.lower()
     if suffix not in (".gif", ".mp4"):
         raise DDPGError(f"video file must end in .gif or .mp4, got '{out}'")
-    model = DDPG.load(model_path)
-    config = model.config
+    policy = Policy.load(model_path)
+    config = policy.config
     env = make_env(config.env_id, config.max_episode_steps, render_mode="rgb_array")
     seed = config.seed if seed is None else seed
     frames: list[np.ndarray] = []
@@ -35,7 +35,7 @@ def record_video(
         frames.append(env.render())
         total, done, t = 0.0, False, 0
         while not done:
-            obs, reward, terminated, truncated, _ = env.step(model.predict(obs))
+            obs, reward, terminated, truncated, _ = env.step(policy(obs))
             total += float(reward)
             done = terminated or truncated
             t += 1
@@ -44,7 +44,6 @@ def record_video(
         returns.append(total)
     fps = max(1, round(env.metadata.get("render_fps", 30) / frame_skip))
     env.close()
-    model.trainer.close()
     write_frames(Path(out), frames, fps)
     return Path(out), len(frames), returns
 

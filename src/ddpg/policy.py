@@ -1,0 +1,113 @@
+"""`Policy`: a trained actor for inference, with its action mapping and observation checks.
+
+Loading one reads a model file and builds the actor alone: no environment, replay buffer,
+optimiser or training loop is created or imported.
+
+    >>> policy = Policy.load("runs/pendulum-s0-.../model_best.safetensors")
+    >>> action = policy(obs)          # env units, inside the action bounds; batches work too
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ddpg.checkpoints import load_model, subtree
+from ddpg.config import Config
+from ddpg.errors import CheckpointError, ConfigError
+from ddpg.networks import Actor, EnvUnitsActor
+
+
+class Policy:
+    """Observations in, deterministic actions in environment units out."""
+
+    def __init__(self, actor: Actor, config: Config) -> None:
+        self.net = EnvUnitsActor(actor)
+        self.config = config
+        self.obs_dim = actor.net[0].in_features
+        self.device = actor.action_scale.device
+
+    @classmethod
+    def load(cls, path: str | Path, device: str | torch.device = "cpu") -> Policy:
+        """The best or final policy of a run (`RUN_DIR/model_*.safetensors`) or a model saved by
+        `DDPG.save`. CheckpointError if the file is not a valid model file."""
+        tensors, meta = load_model(Path(path))
+        config, obs_dim, low, high = read_model_meta(path, meta)
+        return cls.from_weights(config, obs_dim, low, high, subtree(tensors, "actor"), device)
+
+    @classmethod
+    def from_weights(
+        cls,
+        config: Config,
+        obs_dim: int,
+        low: np.ndarray,
+        high: np.ndarray,
+        weights: dict[str, torch.Tensor],
+        device: str | torch.device = "cpu",
+    ) -> Policy:
+        """A policy with its own copy of an actor's weights (`Actor.state_dict()`)."""
+        actor = Actor(
+            obs_dim, low, high, config.hidden_size, config.batch_norm, config.hidden_size_2
+        )
+        try:
+            actor.load_state_dict(weights)
+        except (RuntimeError, KeyError) as exc:
+            raise CheckpointError(f"actor weights do not fit the config ({exc})") from None
+        return cls(actor.to(device).eval(), config)
+
+    @property
+    def action_low(self) -> np.ndarray:
+        return self.net.actor.action_low.cpu().numpy()
+
+    @property
+    def action_high(self) -> np.ndarray:
+        return self.net.actor.action_high.cpu().numpy()
+
+    def check(self, obs: Any) -> np.ndarray:
+        """`obs` as float32 of shape (obs_dim,) or (N, obs_dim); ValueError naming what is wrong."""
+        try:
+            raw = np.asarray(obs)
+        except ValueError:  # ragged nested sequences
+            raw = np.asarray(None)
+        if raw.dtype.kind not in "biuf":
+            raise ValueError(
+                f"observation must be numbers of shape ({self.obs_dim},) or (N, {self.obs_dim}), "
+                f"got {type(obs).__name__}"
+            )
+        array = raw.astype(np.float32, copy=False)
+        if array.ndim not in (1, 2) or array.shape[-1] != self.obs_dim or array.size == 0:
+            raise ValueError(
+                f"observation must have shape ({self.obs_dim},) or (N, {self.obs_dim}), "
+                f"got {array.shape}"
+            )
+        if not np.isfinite(array).all():
+            bad = np.argwhere(~np.isfinite(array))[0].tolist()
+            raise ValueError(f"observation holds a non-finite value at index {bad}")
+        return array
+
+    @torch.no_grad()
+    def __call__(self, obs: Any) -> np.ndarray:
+        """Action(s) for one observation (obs_dim,) or a batch (N, obs_dim)."""
+        array = self.check(obs)
+        batch = torch.as_tensor(array.reshape(-1, self.obs_dim), device=self.device)
+        action = self.net(batch).cpu().numpy()
+        return action[0] if array.ndim == 1 else action
+
+
+def read_model_meta(path: str | Path, meta: dict[str, Any]) -> tuple[Config, int, Any, Any]:
+    """Config, observation size and action bounds from a model file's metadata."""
+    try:
+        if not isinstance(meta.get("config"), dict):
+            raise TypeError("no config mapping")
+        config = Config.from_dict(meta["config"])
+        obs_dim = int(meta["obs_dim"])
+        low = np.asarray(meta["action_low"], dtype=np.float32)
+        high = np.asarray(meta["action_high"], dtype=np.float32)
+    except (TypeError, ValueError, KeyError, ConfigError) as exc:
+        raise CheckpointError(f"{path}: metadata holds no valid config ({exc})") from None
+    if obs_dim < 1 or low.ndim != 1 or low.shape != high.shape or low.size == 0:
+        raise CheckpointError(f"{path}: metadata holds invalid spaces")
+    return config, obs_dim, low, high
