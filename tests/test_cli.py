@@ -186,14 +186,14 @@ def test_evaluate_final_model_and_bad_episodes(trained_run, tmp_path):
     returns = json.loads(out_json.read_text())["returns"]
     assert returns == pytest.approx(summary["final"]["returns"], rel=1e-6)
     code, _, err = run_main(["evaluate", run_dir, "--episodes", "-1"])
-    assert_one_line_error(code, err, "--episodes must be >= 1")
+    assert_one_line_error(code, err, "--episodes: expected an integer >= 1")
 
 
 def test_evaluate_zero_episodes_is_an_error(trained_run):
     """`--episodes 0` is silently replaced by the config's eval_episodes (`args.episodes or
     config.eval_episodes`) instead of being refused like any other value below 1."""
     code, _, err = run_main(["evaluate", trained_run[0], "--episodes", "0"])
-    assert_one_line_error(code, err, "--episodes must be >= 1")
+    assert_one_line_error(code, err, "--episodes: expected an integer >= 1")
 
 
 def test_evaluate_missing_run_dir(tmp_path):

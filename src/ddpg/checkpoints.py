@@ -235,7 +235,7 @@ def read_checkpoint(
         manifest = json.loads((path / "manifest.json").read_bytes())
     except FileNotFoundError:
         raise CheckpointError(f"{path}: no manifest (incomplete checkpoint)") from None
-    except (OSError, ValueError):
+    except ValueError:
         raise CheckpointError(f"{path}: unreadable manifest") from None
     if not isinstance(manifest, dict) or manifest.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path}: not a DDPG checkpoint")
@@ -265,8 +265,9 @@ def read_checkpoint(
             else:
                 blobs[name] = (path / name).read_bytes()
                 actual = sha256(blobs[name])
-        except OSError:
+        except FileNotFoundError:
             raise CheckpointError(f"{path}: missing file {name}") from None
+        # Other OSErrors (permission denied, ...) are no damage: they propagate as they are.
         if actual != digest:
             raise CheckpointError(f"{path}: {name} failed its checksum (truncated or modified)")
     try:
@@ -282,15 +283,19 @@ def read_checkpoint(
 
 def latest_checkpoint(
     directory: Path,
-) -> tuple[Path, tuple[dict[str, torch.Tensor], dict[str, np.ndarray], dict[str, Any]], list[str]]:
-    """The newest checkpoint that verifies, with the reasons the newer ones were skipped."""
-    skipped: list[str] = []
+) -> tuple[
+    Path,
+    tuple[dict[str, torch.Tensor], dict[str, np.ndarray], dict[str, Any]],
+    list[tuple[Path, str]],
+]:
+    """The newest checkpoint that verifies, with the newer ones skipped and why."""
+    skipped: list[tuple[Path, str]] = []
     for path in list_checkpoints(directory):
         try:
             return path, read_checkpoint(path), skipped
         except CheckpointError as exc:
-            skipped.append(str(exc))
-    detail = f" ({'; '.join(skipped)})" if skipped else ""
+            skipped.append((path, str(exc)))
+    detail = f" ({'; '.join(reason for _, reason in skipped)})" if skipped else ""
     raise CheckpointError(f"no valid checkpoint in {directory}{detail}")
 
 

@@ -1,30 +1,44 @@
-"""The `ddpg` command: train, evaluate, presets.
+"""The `ddpg` command: train, evaluate, plot, record, export, presets.
 
-Errors a user can cause are printed as one line on stderr with a non-zero exit code.
+One error boundary (`main`) turns every failure into one line on stderr and an exit code:
+
+    0 success          2 usage or input error (bad option or value, unknown env, foreign or
+    1 unexpected error   damaged file, existing output, run in use)
+    3 NaN or infinity  4 file-system error (permission denied, no space, read-only, ...)
+    130 Ctrl-C (SIGINT)  143 SIGTERM
+
+An unexpected error also writes its traceback to a file (in the run directory, or the system's
+temporary directory) and names it; `--debug` prints the traceback instead.
 """
 
 from __future__ import annotations
 
 import argparse
 import difflib
+import errno
 import json
-import shutil
+import os
+import shlex
 import signal
 import sys
+import tempfile
 import time
-from collections.abc import Sequence
+import traceback
+from collections.abc import Callable, Sequence
 from dataclasses import fields
 from pathlib import Path
 from typing import Any, NoReturn
 
 from ddpg import __version__
-from ddpg.config import Config, field_docs, parse_value
-from ddpg.envs import make_env
+from ddpg.config import SEED_LIMIT, Config, config_warnings, field_docs, parse_value
 from ddpg.errors import DDPGError, RunDirError
-from ddpg.loggers import Console
+from ddpg.loggers import Console, silence_stdout
 from ddpg.presets import DEFAULT_PRESET, PRESETS, preset_config
 
-EXIT_INTERRUPTED = {"SIGINT": 130, "SIGTERM": 143}
+EXIT_UNEXPECTED, EXIT_FILESYSTEM = 1, 4
+EXIT_SIGNAL = {"SIGINT": 130, "SIGTERM": 143}
+# Where an unexpected error's traceback goes: the run directory once a command has one.
+_context: dict[str, Path] = {}
 
 
 def option_name(field: str) -> str:
@@ -42,40 +56,146 @@ class OneLineParser(argparse.ArgumentParser):
                 if close:
                     message += f" (did you mean {close[0]}?)"
                     break
-        self.exit(2, f"{self.prog}: error: {message}; see --help\n")
+        self.exit(2, f"ddpg: error: {message}; see {self.prog} --help\n")
+
+
+def text(what: str) -> Callable[[str], str]:
+    """An argparse type for a string that must not be empty."""
+
+    def parse(value: str) -> str:
+        if not value.strip():
+            raise argparse.ArgumentTypeError(f"{what} is empty")
+        return value
+
+    return parse
+
+
+def path_arg(value: str) -> Path:
+    if not value.strip():
+        raise argparse.ArgumentTypeError("empty path")
+    return Path(value)
+
+
+def seed_arg(value: str) -> int:
+    try:
+        seed = parse_value("seed", value)
+    except DDPGError:
+        seed = -1
+    if not 0 <= seed < SEED_LIMIT:
+        raise argparse.ArgumentTypeError(f"expected an integer in [0, 2^63), got '{value}'")
+    return seed
+
+
+def positive_int(value: str) -> int:
+    try:
+        number = parse_value("total_steps", value)
+    except DDPGError:
+        number = None
+    if number is None or number < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got '{value}'")
+    return number
 
 
 def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--debug", action="store_true", help="print the traceback of an unexpected error"
+    )
     parser = OneLineParser(
         prog="ddpg",
         description="DDPG for Gymnasium continuous-control environments.",
+        parents=[common],
     )
     parser.add_argument("--version", action="version", version=f"ddpg {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    train = sub.add_parser(
+    def command(name: str, help: str, description: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help, description=description, parents=[common])
+
+    train = command(
         "train",
-        help="train an agent and write a run directory",
-        description=(
-            "Train an agent. Starts from a preset (default: "
-            f"{DEFAULT_PRESET}); every config field can be overridden with --field-name VALUE. "
-            "Writes config.json, metrics.csv, evaluations.csv, model_final.safetensors, "
-            "model_best.safetensors, evaluation.json and checkpoints/ into the run directory."
-        ),
+        "train an agent and write a run directory",
+        f"Train an agent. Without --preset and --env, the {DEFAULT_PRESET} preset; with --env "
+        "alone, the library's generic defaults. Every config field can be overridden with "
+        "--field-name VALUE. Writes config.json, metrics.csv, evaluations.csv, "
+        "model_final.safetensors, model_best.safetensors, evaluation.json and checkpoints/ "
+        "into the run directory.",
     )
     train.add_argument(
-        "--preset", default=None, help=f"preset to start from ({', '.join(PRESETS)})"
+        "--preset", type=text("--preset"), help=f"preset to start from ({', '.join(PRESETS)})"
     )
-    train.add_argument("--env", dest="env_id", default=argparse.SUPPRESS, help="alias of --env-id")
     train.add_argument(
-        "--run-dir", type=Path, default=None, help="run directory (default: runs/PRESET-sSEED-TIME)"
+        "--run-dir", type=path_arg, help="run directory (default: runs/PRESET-sSEED-TIME)"
     )
-    train.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
     train.add_argument(
-        "--resume", type=Path, default=None, metavar="RUN_DIR", help="continue an interrupted run"
+        "--overwrite", action="store_true", help="replace an existing run directory of this library"
+    )
+    train.add_argument(
+        "--resume", type=path_arg, metavar="RUN_DIR", help="continue an interrupted run"
     )
     train.add_argument("--quiet", action="store_true", help="print nothing but errors")
-    group = train.add_argument_group("config fields (override the preset)")
+    add_config_options(train)
+
+    evaluate = command(
+        "evaluate",
+        "evaluate a run's model",
+        "Evaluate a trained run's policy deterministically on fresh episodes.",
+    )
+    add_model_arguments(evaluate)
+    evaluate.add_argument("--episodes", type=positive_int, help="episodes (default: config)")
+    evaluate.add_argument("--json", type=path_arg, help="also write the results as JSON")
+    evaluate.add_argument("--force", action="store_true", help="replace a --json file of any kind")
+
+    plot = command(
+        "plot",
+        "plot learning curves of runs to a PNG",
+        "Plot evaluation and training returns against env steps. Runs of the same config "
+        "(seed aside) are drawn as their mean with a min-max band.",
+    )
+    plot.add_argument("run_dirs", type=path_arg, nargs="+", metavar="RUN_DIR")
+    plot.add_argument(
+        "--out", type=path_arg, help="image path, .png/.svg/.pdf (default: RUN/learning_curve.png)"
+    )
+    plot.add_argument("--force", action="store_true", help="replace an --out file of any kind")
+
+    record = command(
+        "record",
+        "write a video of a run's trained agent",
+        "Render the deterministic policy headless into a GIF or MP4.",
+    )
+    add_model_arguments(record)
+    record.add_argument("--out", type=path_arg, help="video path (default: RUN/agent.gif)")
+    record.add_argument("--episodes", type=positive_int, default=1, help="episodes (default: 1)")
+    record.add_argument(
+        "--frame-skip", type=positive_int, default=2, help="keep every Nth frame (default: 2)"
+    )
+    record.add_argument("--force", action="store_true", help="replace an --out file of any kind")
+
+    export = command(
+        "export",
+        "export a run's policy to ONNX or TorchScript",
+        "Write the deterministic policy (observations in, actions in environment units out, "
+        "bounds included) as ONNX or TorchScript, runnable without this library.",
+    )
+    export.add_argument("source", type=path_arg, metavar="RUN_DIR|MODEL_FILE")
+    export.add_argument("--format", choices=("onnx", "torchscript"), required=True)
+    export.add_argument(
+        "--model", choices=("best", "final"), default="best", help="with a RUN_DIR (default: best)"
+    )
+    export.add_argument("--out", type=path_arg, help="file (default: beside the model file)")
+    export.add_argument("--force", action="store_true", help="replace an --out file of any kind")
+
+    command("presets", "list the presets", "List the presets.")
+    return parser
+
+
+def add_config_options(parser: argparse.ArgumentParser) -> None:
+    """`--env` and one `--field-name VALUE` option per config field, documented by its
+    docstring; unset options are absent from the parsed namespace."""
+    parser.add_argument(
+        "--env", dest="env_id", type=text("--env"), default=argparse.SUPPRESS, help="env id"
+    )
+    group = parser.add_argument_group("config fields (override the preset)")
     docs = field_docs()
     for f in fields(Config):
         group.add_argument(
@@ -86,96 +206,94 @@ def build_parser() -> argparse.ArgumentParser:
             help=docs.get(f.name, "").replace("%", "%%"),
         )
 
-    evaluate = sub.add_parser(
-        "evaluate",
-        help="evaluate a run's model",
-        description="Evaluate a trained run's policy deterministically on fresh episodes.",
-    )
-    add_model_arguments(evaluate)
-    evaluate.add_argument("--episodes", type=int, default=None, help="episodes (default: config)")
-    evaluate.add_argument("--json", type=Path, default=None, help="also write results as JSON")
-
-    plot = sub.add_parser(
-        "plot",
-        help="plot learning curves of runs to a PNG",
-        description=(
-            "Plot evaluation and training returns against env steps. Runs of the same config "
-            "(seed aside) are drawn as their mean with a min-max band."
-        ),
-    )
-    plot.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR")
-    plot.add_argument(
-        "--out", type=Path, default=None, help="PNG path (default: FIRST_RUN/learning_curve.png)"
-    )
-
-    record = sub.add_parser(
-        "record",
-        help="write a video of a run's trained agent",
-        description="Render the deterministic policy headless into a GIF or MP4.",
-    )
-    add_model_arguments(record)
-    record.add_argument(
-        "--out", type=Path, default=None, help="video path (default: RUN/agent.gif)"
-    )
-    record.add_argument("--episodes", type=int, default=1, help="episodes to record (default: 1)")
-    record.add_argument(
-        "--frame-skip", type=int, default=2, help="keep every Nth frame (default: 2)"
-    )
-
-    export = sub.add_parser(
-        "export",
-        help="export a run's policy to ONNX or TorchScript",
-        description=(
-            "Write the deterministic policy (observations in, actions in environment units out, "
-            "bounds included) as ONNX or TorchScript, runnable without this library."
-        ),
-    )
-    export.add_argument("source", type=Path, metavar="RUN_DIR|MODEL_FILE")
-    export.add_argument("--format", choices=("onnx", "torchscript"), required=True)
-    export.add_argument(
-        "--model", choices=("best", "final"), default="best", help="with a RUN_DIR (default: best)"
-    )
-    export.add_argument(
-        "--out", type=Path, default=None, help="file to write (default: beside the model file)"
-    )
-    export.add_argument("--force", action="store_true", help="replace an existing --out file")
-
-    sub.add_parser("presets", help="list the presets", description="List the presets.")
-    return parser
-
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """RUN_DIR, --model and --seed: which trained policy to run, on which start states."""
-    parser.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    parser.add_argument("run_dir", type=path_arg, metavar="RUN_DIR")
     parser.add_argument(
         "--model", choices=("best", "final"), default="best", help="which model (default: best)"
     )
-    parser.add_argument("--seed", type=int, default=None, help="seed (default: the run's)")
+    parser.add_argument("--seed", type=seed_arg, help="seed (default: the run's)")
 
 
+# -- the error boundary --------------------------------------------------------------------------
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    """Run the `ddpg` command; return its exit code (never raises, but with --debug)."""
+    _context.clear()
+    debug = "--debug" in (sys.argv[1:] if argv is None else argv)
     try:
-        if args.command == "train":
-            return cmd_train(args)
-        if args.command == "evaluate":
-            return cmd_evaluate(args)
-        if args.command == "plot":
-            return cmd_plot(args)
-        if args.command == "record":
-            return cmd_record(args)
-        if args.command == "export":
-            return cmd_export(args)
-        return cmd_presets()
+        args = build_parser().parse_args(argv)
+        return COMMANDS[args.command](args)
+    except SystemExit as exc:  # argparse: --help, --version, usage errors
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
     except DDPGError as exc:
-        print(f"ddpg: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        _error(str(exc))
         return exc.exit_code
     except KeyboardInterrupt:
         print("ddpg: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_SIGNAL["SIGINT"]
+    except _Terminated:
+        print("ddpg: terminated", file=sys.stderr)
+        return EXIT_SIGNAL["SIGTERM"]
+    except BrokenPipeError:  # stdout's reader went away (`ddpg presets | head -1`): done
+        silence_stdout()
+        return 0
+    except OSError as exc:
+        if debug:
+            raise
+        _error(describe_os_error(exc))
+        return EXIT_FILESYSTEM
+    except MemoryError:
+        _error("out of memory; lower --buffer-size, --batch-size or --hidden-size")
+        return 2
+    except Exception as exc:
+        if debug:
+            raise
+        where = _save_traceback()
+        _error(
+            f"unexpected error: {type(exc).__name__}: {exc} ({where}; rerun with --debug to "
+            "print it; please report it)"
+        )
+        return EXIT_UNEXPECTED
 
 
+def _error(message: str) -> None:
+    print(f"ddpg: error: {' '.join(message.split())}", file=sys.stderr)
+
+
+def describe_os_error(exc: OSError) -> str:
+    """'permission denied: PATH' and the like, in words."""
+    reason = (exc.strerror or errno.errorcode.get(exc.errno or 0, "") or str(exc)).lower()
+    paths = [str(p) for p in (exc.filename, exc.filename2) if p is not None]
+    return f"{reason}: {' -> '.join(paths)}" if paths else reason
+
+
+def _save_traceback() -> str:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    folder = _context.get("run_dir")
+    candidates = [folder] if folder is not None and folder.is_dir() else []
+    candidates.append(Path(tempfile.gettempdir()))
+    for place in candidates:
+        path = place / f"error-{stamp}-{os.getpid()}.log"
+        if place != folder:
+            path = place / f"ddpg-error-{stamp}-{os.getpid()}.log"
+        try:
+            path.write_text(traceback.format_exc())
+            return f"traceback in {path}"
+        except OSError:
+            continue
+    return "the traceback could not be written"
+
+
+class _Terminated(Exception):
+    """SIGTERM before training started (raised by the handler, caught by `main`)."""
+
+
+def _raise_terminated(_signum: int, _frame: Any) -> NoReturn:
+    raise _Terminated
+
+
+# -- commands ------------------------------------------------------------------------------------
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     names = {f.name for f in fields(Config)}
     return {
@@ -185,7 +303,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def cmd_presets() -> int:
+def cmd_presets(_args: argparse.Namespace) -> int:
     for name, preset in PRESETS.items():
         values = preset["values"]
         budget = (
@@ -197,8 +315,34 @@ def cmd_presets() -> int:
     return 0
 
 
+def train_config(preset: str | None, overrides: dict[str, Any]) -> tuple[Config, str, list[str]]:
+    """The config `ddpg train` (and `ddpg sweep`) runs: a preset with overrides; with --env and
+    no preset, the generic defaults. Also its name (preset or 'defaults') and notes to print."""
+    notes: list[str] = []
+    if preset is None and "env_id" in overrides:
+        return Config.from_dict(overrides), "defaults", notes
+    preset = preset or DEFAULT_PRESET
+    config = preset_config(preset, **overrides)
+    made_for = PRESETS[preset]["values"]["env_id"]
+    if config.env_id != made_for and "target_return" not in overrides and config.target_return:
+        notes.append(
+            f"target_return {config.target_return} of preset {preset} is for {made_for}, "
+            f"not {config.env_id}: unset"
+        )
+        config = config.replace(target_return=None)
+    return config, preset, notes
+
+
 def cmd_train(args: argparse.Namespace) -> int:
-    from ddpg.runs import finish_run, resume_run, start_run
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)  # exit 143 until training runs
+    try:
+        return _start_and_train(args)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _start_and_train(args: argparse.Namespace) -> int:
+    from ddpg.runs import clear_run_dir, finish_run, resume_run, start_run
     from ddpg.train import TrainingInterrupted
 
     console = Console(quiet=args.quiet)
@@ -214,107 +358,134 @@ def cmd_train(args: argparse.Namespace) -> int:
             f"resumed from {path} at step {trainer.state.step}, episode {trainer.state.episode}"
         )
     else:
-        preset = args.preset or DEFAULT_PRESET
-        config = preset_config(preset, **overrides)
+        config, preset, notes = train_config(args.preset, overrides)
         run_dir = args.run_dir or Path("runs") / (
             f"{preset}-s{config.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
         )
         if run_dir.exists() and not run_dir.is_dir():
             raise RunDirError(f"run directory {run_dir} exists and is not a directory")
-        if run_dir.exists() and any(run_dir.iterdir()) and not args.overwrite:
-            raise RunDirError(
-                f"run directory {run_dir} exists; pass --overwrite to replace it or "
-                f"--resume {run_dir} to continue it"
-            )
-        make_env(config.env_id, config.max_episode_steps).close()  # before touching the disk
-        if args.overwrite and run_dir.exists():
-            shutil.rmtree(run_dir)
-        trainer = start_run(config, run_dir, preset, console)
+        if run_dir.exists() and any(run_dir.iterdir()):
+            if not args.overwrite:
+                raise RunDirError(
+                    f"run directory {run_dir} exists; pass --overwrite to replace it or "
+                    f"--resume {shlex.quote(str(run_dir))} to continue it"
+                )
+            clear_run_dir(run_dir, check_only=True)  # refuses anything but a run of ours
+        trainer = start_run(config, run_dir, preset, console, overwrite=args.overwrite)
+        for line in [*notes, *config_warnings(config)]:
+            print(f"ddpg: warning: {line}", file=sys.stderr)
         console.print(
             f"training {config.env_id} ({preset}) into {run_dir}; "
             f"budget {config.total_steps or '-'} steps / {config.episodes or '-'} episodes"
         )
+    _context["run_dir"] = run_dir
+    try:
+        return _train(trainer, run_dir, console, TrainingInterrupted, finish_run)
+    finally:
+        trainer.close()
 
+
+def _train(
+    trainer: Any, run_dir: Path, console: Console, interrupted: type, finish: Callable
+) -> int:
     def request_stop(signum: int, _frame: Any) -> None:
         trainer.stop_requested = signal.Signals(signum).name
 
     previous = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         trainer.run()
-    except TrainingInterrupted as stop:
+    except interrupted as stop:
         print(
             f"ddpg: stopped by {stop.signal_name} at step {trainer.state.step}; checkpoint "
-            f"written to {stop.checkpoint}\nresume with: ddpg train --resume {run_dir}",
+            f"written to {stop.checkpoint}\nresume with: ddpg train --resume "
+            f"{shlex.quote(str(run_dir))}",
             file=sys.stderr,
         )
-        return EXIT_INTERRUPTED.get(stop.signal_name, 1)
+        return EXIT_SIGNAL.get(stop.signal_name, 1)
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
-
     console.print(
         f"evaluating best and final policy over {trainer.config.eval_episodes} episodes..."
     )
-    summary = finish_run(trainer)
-    trainer.close()
+    summary = finish(trainer)
     steps_per_s = summary["steps"] / max(summary["wall_time_s"], 1e-9)
-    lines = [
+    console.print(
         f"done: {summary['steps']:,} steps, {summary['episodes']} episodes, "
-        f"{summary['wall_time_s']:.0f} s ({steps_per_s:.0f} steps/s)",
+        f"{summary['wall_time_s']:.0f} s ({steps_per_s:.0f} steps/s)\n"
         f"  best policy  (step {summary['best_step']}): "
-        f"{summary['best']['mean_return']:.1f} +- {summary['best']['std_return']:.1f}",
+        f"{summary['best']['mean_return']:.1f} +- {summary['best']['std_return']:.1f}\n"
         f"  final policy: {summary['final']['mean_return']:.1f} +- "
-        f"{summary['final']['std_return']:.1f}",
+        f"{summary['final']['std_return']:.1f}\n"
         f"  files: {run_dir}/ (evaluation.json, metrics.csv, model_best.safetensors, "
-        "model_final.safetensors)",
-    ]
-    console.print("\n".join(lines))
+        "model_final.safetensors)"
+    )
     return 0
+
+
+def _model_file(run_dir: Path, model: str) -> Path:
+    from ddpg.checkpoints import read_config
+
+    read_config(run_dir)  # a run directory of this library, or one line saying why not
+    return run_dir / f"model_{model}.safetensors"
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from ddpg.checkpoints import read_config
-    from ddpg.envs import FINAL_EVAL_STREAM
+    from ddpg.envs import FINAL_EVAL_STREAM, make_env
     from ddpg.evaluation import evaluate
+    from ddpg.outputs import check_output, write_output
     from ddpg.policy import Policy
 
-    read_config(args.run_dir)
-    policy = Policy.load(args.run_dir / f"model_{args.model}.safetensors")
+    if args.json is not None:
+        check_output(args.json, "evaluation JSON", args.force)  # before the evaluation runs
+    policy = Policy.load(_model_file(args.run_dir, args.model))
     config = policy.config
-    episodes = config.eval_episodes if args.episodes is None else args.episodes
-    if episodes < 1:
-        raise RunDirError(f"--episodes must be >= 1, got {episodes}")
+    episodes = args.episodes or config.eval_episodes
     seed = config.seed if args.seed is None else args.seed
     env = make_env(config.env_id, config.max_episode_steps)
-    result = evaluate(policy, env, episodes, seed, FINAL_EVAL_STREAM)
-    env.close()
-    print(f"{config.env_id}, {args.model} model of {args.run_dir}, {episodes} episodes")
-    print(f"{'episode':>8} {'return':>10} {'length':>7}")
-    for i, (ret, length) in enumerate(zip(result.returns, result.lengths, strict=True)):
-        print(f"{i:8d} {ret:10.1f} {length:7d}")
-    print(f"{'mean':>8} {result.mean:10.1f} +- {result.std:.1f}")
-    if args.json is not None:
+    try:
+        result = evaluate(policy, env, episodes, seed, FINAL_EVAL_STREAM)
+    finally:
+        env.close()
+    if args.json is not None:  # written first: a closed stdout must not lose it
         payload = {"run_dir": str(args.run_dir), "model": args.model, **result.to_dict()}
-        args.json.write_text(json.dumps(payload, indent=2) + "\n")
+        write_output(args.json, (json.dumps(payload, indent=2) + "\n").encode())
+    lines = [f"{config.env_id}, {args.model} model of {args.run_dir}, {episodes} episodes"]
+    lines.append(f"{'episode':>8} {'return':>10} {'length':>7}")
+    for i, (ret, length) in enumerate(zip(result.returns, result.lengths, strict=True)):
+        lines.append(f"{i:8d} {ret:10.1f} {length:7d}")
+    lines.append(f"{'mean':>8} {result.mean:10.1f} +- {result.std:.1f}")
+    print("\n".join(lines))
     return 0
 
 
+IMAGE_KINDS = {".png": "PNG image", ".svg": "SVG image", ".pdf": "PDF document"}
+
+
 def cmd_plot(args: argparse.Namespace) -> int:
+    from ddpg.outputs import check_output
     from ddpg.plots import plot_runs
 
-    out = args.out or args.run_dirs[0] / "learning_curve.png"
+    out: Path = args.out or args.run_dirs[0] / "learning_curve.png"
+    if not out.suffix:
+        out = out.with_name(out.name + ".png")
+    if out.suffix.lower() not in IMAGE_KINDS:
+        raise RunDirError(f"--out must end in {', '.join(IMAGE_KINDS)}, got '{out.name}'")
+    check_output(out, IMAGE_KINDS[out.suffix.lower()], args.force)
     print(f"wrote {plot_runs(args.run_dirs, out)}")
     return 0
 
 
 def cmd_record(args: argparse.Namespace) -> int:
-    from ddpg.checkpoints import read_config
-    from ddpg.record import record_video
+    from ddpg.outputs import check_output
+    from ddpg.record import VIDEO_KINDS, record_video
 
-    read_config(args.run_dir)
-    out = args.out or args.run_dir / "agent.gif"
+    out: Path = args.out or args.run_dir / "agent.gif"
+    if out.suffix.lower() not in VIDEO_KINDS:
+        raise RunDirError(f"video file must end in .gif or .mp4, got '{out}'")
+    check_output(out, VIDEO_KINDS[out.suffix.lower()], args.force)
     path, frames, returns = record_video(
-        args.run_dir / f"model_{args.model}.safetensors",
+        _model_file(args.run_dir, args.model),
         out,
         episodes=args.episodes,
         seed=args.seed,
@@ -327,21 +498,31 @@ def cmd_record(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from ddpg.export import FORMATS, export_policy
+    from ddpg.outputs import check_output
     from ddpg.policy import Policy
 
     source: Path = args.source
-    model_file = source / f"model_{args.model}.safetensors" if source.is_dir() else source
+    model = _model_file(source, args.model) if source.is_dir() else source
     suffix = FORMATS[args.format]
-    out = args.out or model_file.with_name(
-        f"{model_file.stem.replace('model_', 'policy_')}{suffix}"
-    )
-    if out.exists() and not args.force:
-        raise RunDirError(f"{out} exists; pass --force to replace it")
-    policy = Policy.load(model_file)
+    out = args.out or model.with_name(model.stem.replace("model_", "policy_") + suffix)
+    kind = "ONNX model" if args.format == "onnx" else "TorchScript model"
+    check_output(out, kind, args.force)
+    policy = Policy.load(model)
+    out.parent.mkdir(parents=True, exist_ok=True)
     print(
         f"wrote {export_policy(policy, args.format, out)} ({args.format}, {policy.config.env_id})"
     )
     return 0
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "train": cmd_train,
+    "evaluate": cmd_evaluate,
+    "plot": cmd_plot,
+    "record": cmd_record,
+    "export": cmd_export,
+    "presets": cmd_presets,
+}
 
 
 if __name__ == "__main__":

@@ -11,8 +11,10 @@ import dataclasses
 import difflib
 import inspect
 import math
+import re
 import typing
 from dataclasses import dataclass, fields
+from decimal import Decimal, InvalidOperation
 from functools import cache
 from typing import Any
 
@@ -20,19 +22,28 @@ from ddpg.errors import ConfigError
 
 NOISE_KINDS = ("gaussian", "ou")
 UPDATE_MODES = ("eager", "cudagraph")
+# Fields that may change when a run is resumed: budgets and output only.
+RESUMABLE_FIELDS = ("total_steps", "episodes", "log_every", "render_from")
+SEED_LIMIT = 2**63  # seeds are exact integers in [0, 2^63)
+DEVICE_PATTERN = re.compile(r"cpu|auto|cuda(:[0-9]+)?")
 
 
 @dataclass(frozen=True)
 class Config:
-    """Everything that defines a DDPG run. Build one directly, from a preset or from a dict."""
+    """Everything that defines a DDPG run. Build one directly, from a preset or from a dict.
+
+    The defaults are the library's generic settings, used by `ddpg train --env X` without a
+    preset: the values the tuned presets agree on (README, "Defaults", gives the reason for each).
+    """
 
     env_id: str = "Pendulum-v1"
     """Gymnasium environment id; it must have a continuous (Box) action space."""
 
     seed: int = 0
-    """Seed for networks, exploration, replay sampling and environment resets."""
+    """Seed for networks, exploration, replay sampling and environment resets: an integer in
+    [0, 2^63)."""
 
-    total_steps: int | None = 50_000
+    total_steps: int | None = 100_000
     """Budget of environment steps (None: no step budget, `episodes` must be set)."""
 
     episodes: int | None = None
@@ -48,7 +59,7 @@ class Config:
     hidden_size_2: int | None = None
     """Width of the second hidden layer of the actor and the critic (None: hidden_size)."""
 
-    batch_norm: bool = True
+    batch_norm: bool = False
     """Put BatchNorm1d after the actor's second linear layer, as in the original design."""
 
     gamma: float = 0.99
@@ -60,8 +71,8 @@ class Config:
     critic_lr: float = 1e-3
     """AdamW learning rate of the critic."""
 
-    weight_decay: float = 0.01
-    """AdamW decoupled weight decay, for both networks (0.01 is AdamW's default)."""
+    weight_decay: float = 0.0
+    """AdamW decoupled weight decay, for both networks (0: plain Adam steps)."""
 
     batch_size: int = 256
     """Transitions per gradient update."""
@@ -96,8 +107,9 @@ class Config:
     log_every: int = 20
     """Print a progress line every this many episodes."""
 
-    eval_every: int = 0
-    """Evaluate the deterministic policy every this many env steps (0: no periodic evaluation)."""
+    eval_every: int = 10_000
+    """Evaluate the deterministic policy every this many env steps (0: no periodic evaluation;
+    then the best policy is picked by the running average of training returns)."""
 
     eval_episodes_during: int = 10
     """Episodes per periodic evaluation."""
@@ -105,7 +117,7 @@ class Config:
     target_return: float | None = None
     """Stop training early once a periodic evaluation's mean return reaches this (None: never)."""
 
-    eval_episodes: int = 20
+    eval_episodes: int = 10
     """Episodes of the final evaluation of the best and the final policy."""
 
     checkpoint_every: int = 10_000
@@ -126,6 +138,10 @@ class Config:
     update_mode: str = "eager"
     """'eager' (plain PyTorch, any device) or 'cudagraph' (the whole update captured once as a
     CUDA graph and replayed; CUDA devices only)."""
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Config:
+        check_keys(kwargs)  # before the dataclass __init__ refuses them without a suggestion
+        return super().__new__(cls)
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -198,16 +214,25 @@ def parse_value(name: str, text: str) -> Any:
                 return False
             raise ValueError
         if base is int:
-            number = float(text.replace("_", ""))
-            if not number.is_integer():
-                raise ValueError
-            return int(number)
+            return _exact_int(text)
         if base is float:
             return float(text)
         return str(text)
     except ValueError:
         kind = getattr(base, "__name__", str(base))
         raise ConfigError(f"--{name.replace('_', '-')}: expected {kind}, got '{text}'") from None
+
+
+def _exact_int(text: str) -> int:
+    """An integer written as 42, 1_000_000 or 1e6; ValueError if it is not exactly one (no
+    rounding through a float: 9007199254740993 stays itself)."""
+    try:
+        number = Decimal(text.strip().replace("_", ""))
+    except InvalidOperation:
+        raise ValueError(text) from None
+    if not number.is_finite() or number != number.to_integral_value():
+        raise ValueError(text)
+    return int(number)
 
 
 def _validate(c: Config) -> None:
@@ -236,11 +261,13 @@ def _validate(c: Config) -> None:
                 ok = True
         if not ok:
             fail(f"{f.name} must be {hint}, got {value!r}")
-        if isinstance(value, float) and not math.isfinite(value) and f.name != "target_return":
+        if isinstance(value, float) and not math.isfinite(value):
             fail(f"{f.name} must be finite, got {value}")
+        if isinstance(value, str) and not value.strip():
+            fail(f"{f.name} is empty")
 
-    if not c.env_id:
-        fail("env_id is empty")
+    if not 0 <= c.seed < SEED_LIMIT:
+        fail(f"seed must be an integer in [0, 2^63), got {c.seed}")
     if c.total_steps is None and c.episodes is None:
         fail("set total_steps or episodes (both are None, training would never end)")
     if c.total_steps is not None and c.total_steps < 1:
@@ -300,5 +327,21 @@ def _validate(c: Config) -> None:
         fail("target_return needs periodic evaluation: set eval_every > 0")
     if c.render_from is not None and c.render_from < 1:
         fail(f"render_from must be >= 1, got {c.render_from}")
-    if not (c.device in ("cpu", "cuda", "auto") or c.device.startswith("cuda:")):
+    if not DEVICE_PATTERN.fullmatch(c.device):
         fail(f"device must be 'cpu', 'cuda', 'cuda:N' or 'auto', got '{c.device}'")
+
+
+def config_warnings(c: Config) -> list[str]:
+    """Settings that are valid but probably not what was meant."""
+    warnings = []
+    if c.total_steps is not None and c.learning_starts >= c.total_steps:
+        warnings.append(
+            f"learning_starts ({c.learning_starts}) >= total_steps ({c.total_steps}): "
+            "the run will only take random actions and make no update"
+        )
+    if c.total_steps is not None and c.eval_every > c.total_steps:
+        warnings.append(
+            f"eval_every ({c.eval_every}) > total_steps ({c.total_steps}): "
+            "no periodic evaluation will run"
+        )
+    return warnings

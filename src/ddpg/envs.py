@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import importlib.util
 from dataclasses import dataclass
 
 import gymnasium as gym
@@ -44,8 +45,11 @@ def make_env(
         raise EnvError(_unknown_env(env_id))
     try:
         env = gym.make(env_id, render_mode=render_mode, **kwargs)
-    except gym.error.DependencyNotInstalled as exc:
-        raise EnvError(f"environment '{env_id}' needs a missing package: {exc}") from None
+    except (gym.error.DependencyNotInstalled, ImportError) as exc:
+        detail = " ".join(str(exc).split()) or type(exc).__name__
+        if "mujoco" in detail.lower():
+            detail += '; for MuJoCo tasks: pip install "ddpg[mujoco]"'
+        raise EnvError(f"environment '{env_id}' needs a missing package: {detail}") from None
     except gym.error.Error as exc:
         raise EnvError(_unknown_env(env_id)) from exc
     except TypeError as exc:  # e.g. an environment that takes no render_mode
@@ -64,9 +68,22 @@ def vector_env(
 
 
 def _unknown_env(env_id: str) -> str:
-    close = difflib.get_close_matches(env_id, list(gym.registry), n=3, cutoff=0.5)
+    candidates = difflib.get_close_matches(env_id, list(gym.registry), n=10, cutoff=0.5)
+    close = [name for name in candidates if _importable(name)][:3]
     hint = f"; did you mean {', '.join(close)}?" if close else ""
     return f"unknown environment '{env_id}'{hint}"
+
+
+def _importable(env_id: str) -> bool:
+    """Whether `env_id`'s code can be imported here (some registered ids need extra packages,
+    such as jax or shimmy, and are no useful suggestion)."""
+    entry = gym.registry[env_id].entry_point
+    if not isinstance(entry, str):
+        return isinstance(entry, type)  # a class; functions there only raise install hints
+    try:
+        return importlib.util.find_spec(entry.split(":")[0]) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def check_env(env: gym.Env, name: str | None = None) -> EnvInfo:

@@ -7,6 +7,8 @@ import math
 import os
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -185,10 +187,20 @@ class Console:
     def print(self, message: str) -> None:
         if self.quiet:
             return
-        if self._bar_shown:
-            self.stream.write("\r\033[K")
-            self._bar_shown = False
-        print(message, file=self.stream, flush=True)
+        with self._closed_stream_goes_quiet():
+            if self._bar_shown:
+                self.stream.write("\r\033[K")
+                self._bar_shown = False
+            print(message, file=self.stream, flush=True)
+
+    @contextmanager
+    def _closed_stream_goes_quiet(self) -> Iterator[None]:
+        """A closed stdout (`ddpg train | head -1`) must not stop a run: it goes on quietly."""
+        try:
+            yield
+        except (BrokenPipeError, ValueError):  # ValueError: the stream object was closed
+            self.quiet, self.bar, self._bar_shown = True, False, False
+            silence_stdout()
 
     def progress(
         self, step: int, total: int | None, steps_per_s: float, recent_return: float | None
@@ -200,15 +212,30 @@ class Console:
         if now - self._last_draw < self.REDRAW_SECONDS and step != total:
             return
         self._last_draw = now
-        self.stream.write("\r\033[K" + format_progress(step, total, steps_per_s, recent_return))
-        self.stream.flush()
-        self._bar_shown = True
+        with self._closed_stream_goes_quiet():
+            line = format_progress(step, total, steps_per_s, recent_return)
+            self.stream.write("\r\033[K" + line)
+            self.stream.flush()
+            self._bar_shown = True
 
     def close(self) -> None:
         if self._bar_shown:
-            self.stream.write("\n")
-            self.stream.flush()
-            self._bar_shown = False
+            with self._closed_stream_goes_quiet():
+                self.stream.write("\n")
+                self.stream.flush()
+                self._bar_shown = False
+
+
+def silence_stdout() -> None:
+    """Point stdout at /dev/null after its reader went away, so that later writes (and the
+    interpreter's final flush) neither fail nor print 'Exception ignored ... BrokenPipeError'."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # no real descriptor (e.g. captured output)
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (lives as long as the process)
+    finally:
+        os.close(devnull)
 
 
 def format_progress(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,14 +27,26 @@ class RunCurves:
 
 
 def _read_csv(path: Path, x: str, y: str) -> tuple[np.ndarray, np.ndarray]:
+    """Columns `x` and `y` of a run's CSV (rows with both set); RunDirError if it is garbled."""
     if not path.exists():
         return np.empty(0), np.empty(0)
-    with open(path, newline="") as f:
-        rows = [r for r in csv.DictReader(f) if r.get(x) and r.get(y)]
-    return (
-        np.array([float(r[x]) for r in rows]),
-        np.array([float(r[y]) for r in rows]),
-    )
+    xs, ys = [], []
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            for line, row in enumerate(csv.DictReader(f), start=2):
+                if row.get(x) and row.get(y):
+                    try:
+                        xs.append(float(row[x]))
+                        ys.append(float(row[y]))
+                    except ValueError:
+                        raise RunDirError(
+                            f"{path}, line {line}: '{row[x]}', '{row[y]}' are not numbers"
+                        ) from None
+    except UnicodeDecodeError:
+        raise RunDirError(f"{path} is not UTF-8 text (a damaged or foreign file)") from None
+    except csv.Error as exc:
+        raise RunDirError(f"{path} is not a readable CSV ({exc})") from None
+    return np.array(xs), np.array(ys)
 
 
 def load_curves(run_dir: Path) -> RunCurves:
@@ -110,6 +123,11 @@ def plot_runs(run_dirs: list[Path], out: Path) -> Path:
     fig.tight_layout()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
+    tmp = out.with_name(f".{out.stem}.tmp-{os.getpid()}{out.suffix}")
+    try:
+        fig.savefig(tmp, dpi=100, format=out.suffix.lstrip(".").lower() or "png")
+        os.replace(tmp, out)
+    finally:
+        plt.close(fig)
+        tmp.unlink(missing_ok=True)
     return out

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from ddpg.envs import FINAL_EVAL_STREAM, episode_seed, make_env
 from ddpg.errors import DDPGError
+
+VIDEO_KINDS = {".gif": "GIF", ".mp4": "MP4 video"}
 
 
 def record_video(
@@ -21,9 +24,10 @@ def record_video(
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # pygame-based envs need no display
     if episodes < 1 or frame_skip < 1:
         raise DDPGError("episodes and frame skip must be >= 1")
-    suffix = Path(out).suffix.lower()
-    if suffix not in (".gif", ".mp4"):
+    if Path(out).suffix.lower() not in VIDEO_KINDS:
         raise DDPGError(f"video file must end in .gif or .mp4, got '{out}'")
+    if Path(out).suffix.lower() == ".mp4":
+        _mp4_writer()  # the extra is checked before the rollout, not after
     policy = Policy.load(model_path)
     config = policy.config
     env = make_env(config.env_id, config.max_episode_steps, render_mode="rgb_array")
@@ -48,19 +52,38 @@ def record_video(
     return Path(out), len(frames), returns
 
 
-def write_frames(out: Path, frames: list[np.ndarray], fps: int) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix.lower() == ".mp4":
-        try:
-            import imageio.v3 as iio
-        except ImportError:
-            raise DDPGError(
-                "MP4 needs imageio with ffmpeg (pip install 'ddpg[video]'); or write a .gif"
-            ) from None
-        # Frames only need even sizes for yuv420p; the default 16-pixel blocks would resize.
-        iio.imwrite(out, np.stack(frames), fps=fps, codec="libx264", macro_block_size=2)
-        return
-    from PIL import Image
+def _mp4_writer() -> object:
+    try:
+        import imageio.v3 as iio
+    except ImportError:
+        raise DDPGError(
+            "MP4 needs imageio with ffmpeg (pip install 'ddpg[video]'); or write a .gif"
+        ) from None
+    return iio
 
-    images = [Image.fromarray(np.asarray(f, dtype=np.uint8)) for f in frames]
-    images[0].save(out, save_all=True, append_images=images[1:], duration=round(1000 / fps), loop=0)
+
+def write_frames(out: Path, frames: list[np.ndarray], fps: int) -> None:
+    """Write the frames to `out` (GIF or MP4) atomically, creating its folder."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.stem}.tmp-{os.getpid()}{out.suffix}")
+    try:
+        if out.suffix.lower() == ".mp4":
+            iio: Any = _mp4_writer()
+            # Frames only need even sizes for yuv420p; the default 16-pixel blocks would resize.
+            iio.imwrite(tmp, np.stack(frames), fps=fps, codec="libx264", macro_block_size=2)
+        else:
+            from PIL import Image
+
+            images = [Image.fromarray(np.asarray(f, dtype=np.uint8)) for f in frames]
+            duration = round(1000 / fps)
+            images[0].save(
+                tmp,
+                format="GIF",
+                save_all=True,
+                append_images=images[1:],
+                duration=duration,
+                loop=0,
+            )
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -12,6 +12,7 @@ saved observation bit for bit.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,8 +28,9 @@ from ddpg.checkpoints import (
     save_checkpoint,
     subtree,
 )
+from ddpg.config import RESUMABLE_FIELDS, Config
 from ddpg.envs import TRAIN_STREAM, episode_seed
-from ddpg.errors import CheckpointError, NonFiniteError
+from ddpg.errors import CheckpointError, NonFiniteError, RunDirError
 from ddpg.state import TrainState
 
 if TYPE_CHECKING:
@@ -66,16 +68,42 @@ def write_checkpoint(trainer: Trainer) -> Path:
 
 
 def restore_checkpoint(trainer: Trainer) -> tuple[Path, list[str]]:
-    """Load the newest valid checkpoint of `trainer`'s run; return it and the ones skipped."""
+    """Load the newest valid checkpoint of `trainer`'s run; return it and what was skipped.
+    Damaged newer checkpoints are renamed `damaged-step-N`: kept for a look, and out of the
+    way of the retention of good ones."""
     assert trainer.run_dir is not None
     path, (tensors, arrays, values), skipped = latest_checkpoint(trainer.run_dir / "checkpoints")
+    _check_same_run(trainer, path, values)
     try:
         _restore(trainer, tensors, arrays, values)
     except CheckpointError:
         raise
     except Exception as exc:  # checksums passed, so the contents are foreign or hand-made
         raise CheckpointError(f"{path}: does not match this run ({exc})") from None
-    return path, skipped
+    reasons = []
+    for damaged, reason in skipped:
+        aside = damaged.with_name(f"damaged-{damaged.name}")
+        os.replace(damaged, aside)
+        reasons.append(f"{reason} (kept as {aside})")
+    return path, reasons
+
+
+def _check_same_run(trainer: Trainer, path: Path, values: dict[str, Any]) -> None:
+    """The run's config.json must be the config the checkpoint was made with (budgets aside):
+    a hand edit would silently change a run halfway."""
+    try:
+        saved = Config.from_dict(values["config"]).to_dict()
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"{path}: holds no valid config ({exc})") from None
+    current = trainer.config.to_dict()
+    changed = [k for k in current if k not in RESUMABLE_FIELDS and current[k] != saved[k]]
+    if changed:
+        k = changed[0]
+        raise RunDirError(
+            f"config.json of {trainer.run_dir} differs from its checkpoint in {k} "
+            f"({current[k]!r} in config.json, {saved[k]!r} in {path.name}): a run's settings "
+            "cannot change halfway; undo the edit (budgets change with --total-steps/--episodes)"
+        )
 
 
 def _restore(

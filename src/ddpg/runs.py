@@ -7,9 +7,11 @@ the end model_final.safetensors, model_best.safetensors and evaluation.json.
 from __future__ import annotations
 
 import math
+import shutil
 from pathlib import Path
 from typing import Any
 
+from ddpg.agent import resolve_device
 from ddpg.checkpoints import (
     atomic_write_json,
     list_checkpoints,
@@ -19,25 +21,79 @@ from ddpg.checkpoints import (
     save_model,
     write_config,
 )
-from ddpg.config import Config
-from ddpg.envs import FINAL_EVAL_STREAM, make_env
-from ddpg.errors import RunDirError
+from ddpg.config import RESUMABLE_FIELDS, Config
+from ddpg.envs import FINAL_EVAL_STREAM, check_env, make_env
+from ddpg.errors import CheckpointError, RunDirError
 from ddpg.evaluation import evaluate
+from ddpg.lock import LOCK_NAME, RunLock
 from ddpg.loggers import Console
+from ddpg.outputs import library_made
 from ddpg.policy import Policy
+from ddpg.resources import check_memory
 from ddpg.train import Trainer
 
-# Fields that may change when a run is resumed: budgets and output only.
-RESUMABLE_FIELDS = ("total_steps", "episodes", "log_every", "render_from")
 
-
-def start_run(config: Config, run_dir: Path, preset: str | None, console: Console) -> Trainer:
-    """Check that the environment can be made, then create the run directory and its
-    config.json, and return a Trainer writing into it."""
-    make_env(config.env_id, config.max_episode_steps).close()  # before anything is created
-    trainer = Trainer(config, run_dir, console=console)
-    write_config(run_dir, config.to_dict(), {"preset": preset})
+def start_run(
+    config: Config, run_dir: Path, preset: str | None, console: Console, overwrite: bool = False
+) -> Trainer:
+    """Check the environment, the device and the memory the run needs; then (with `overwrite`,
+    after emptying an earlier run there) create the run directory and its config.json, and
+    return a Trainer writing into it. A start that fails leaves no run directory behind."""
+    env = make_env(config.env_id, config.max_episode_steps)
+    info = check_env(env)
+    env.close()
+    check_memory(config, info.obs_dim, info.act_dim, resolve_device(config.device))
+    if overwrite and run_dir.exists():
+        clear_run_dir(run_dir)
+    created = not run_dir.exists()
+    trainer = None
+    try:
+        trainer = Trainer(config, run_dir, console=console)
+        write_config(run_dir, config.to_dict(), {"preset": preset})
+    except BaseException:
+        if trainer is not None:
+            trainer.close()
+        if created:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
     return trainer
+
+
+def clear_run_dir(run_dir: Path, check_only: bool = False) -> None:
+    """Empty `run_dir` for --overwrite. Only a run of this library that holds nothing but the
+    files it made, is not in use, and is not the current directory, one of its parents or the
+    home directory; `check_only` checks all that and removes nothing."""
+    resolved = run_dir.resolve()
+    cwd = Path.cwd().resolve()
+    if resolved in (cwd, Path.home().resolve(), *cwd.parents):
+        raise RunDirError(
+            f"refusing to overwrite {run_dir}: it is the current directory, one of its parents "
+            "or the home directory"
+        )
+    try:
+        read_config(run_dir)
+    except CheckpointError:
+        raise RunDirError(
+            f"{run_dir} is not a run directory of this library (no valid config.json); "
+            "--overwrite only replaces runs"
+        ) from None
+    foreign = sorted(entry.name for entry in run_dir.iterdir() if not library_made(entry.name))
+    if foreign:
+        raise RunDirError(
+            f"{run_dir} holds files this library did not make ({', '.join(foreign[:3])}"
+            f"{', ...' if len(foreign) > 3 else ''}); move them or choose another --run-dir"
+        )
+    lock = RunLock(run_dir)  # refuses a run that is in use
+    try:
+        for entry in [] if check_only else list(run_dir.iterdir()):
+            if entry.name == LOCK_NAME:
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+    finally:
+        lock.release()
 
 
 def resume_run(
@@ -50,21 +106,21 @@ def resume_run(
     if changed:
         names = ", ".join("--" + name.replace("_", "-") for name in changed)
         raise RunDirError(f"{names} cannot be changed when resuming; only budgets can")
-    config = Config.from_dict(saved["config"]).replace(**overrides)
+    try:
+        config = Config.from_dict(saved["config"]).replace(**overrides)
+    except (TypeError, ValueError) as exc:
+        raise RunDirError(f"{run_dir}/config.json holds no valid config ({exc})") from None
     if not list_checkpoints(run_dir / "checkpoints"):
         raise RunDirError(f"{run_dir} has no valid checkpoint to resume from")
     trainer = Trainer(config, run_dir, console=console)
     try:
         path, skipped = trainer.restore()
+        if overrides:  # config.json follows the new budget
+            write_config(run_dir, config.to_dict(), {"preset": saved.get("preset")})
     except BaseException:
         trainer.close()
         raise
     return trainer, path, skipped
-
-
-def preset_of(run_dir: Path) -> str | None:
-    preset = read_config(run_dir).get("preset")
-    return preset if isinstance(preset, str) else None
 
 
 def finish_run(trainer: Trainer) -> dict[str, Any]:

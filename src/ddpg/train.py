@@ -18,15 +18,17 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from ddpg.agent import DDPGAgent, UpdateMetrics
+from ddpg.agent import DDPGAgent, UpdateMetrics, resolve_device
 from ddpg.buffer import ReplayBuffer
 from ddpg.config import Config
 from ddpg.envs import PERIODIC_EVAL_STREAM, check_env, make_env, vector_env
 from ddpg.errors import ConfigError, EnvError
 from ddpg.evaluation import EvalResult, evaluate
 from ddpg.guards import action_error, check_losses, check_reset, check_transition
+from ddpg.lock import RunLock
 from ddpg.loggers import Console, RunLogger
 from ddpg.policy import Policy
+from ddpg.resources import check_memory
 from ddpg.resume import restore_checkpoint, write_checkpoint
 from ddpg.state import TrainState
 
@@ -65,6 +67,7 @@ class Trainer:
             raise ConfigError("num_envs > 1 needs an environment id, not an environment object")
         first = env if env is not None else make_env(c.env_id, c.max_episode_steps)
         self.info = check_env(first)
+        check_memory(c, self.info.obs_dim, self.info.act_dim, resolve_device(c.device))
         self.env = vector_env(first, c.num_envs, c.env_id, c.max_episode_steps)
         self.agent = DDPGAgent(self.info, c)
         self.buffer = ReplayBuffer(
@@ -76,6 +79,7 @@ class Trainer:
         self.rng = np.random.Generator(np.random.PCG64(c.seed + 3))  # warm-up actions
         self.policy = Policy(self.agent.actor, c)  # the live actor, deterministic, env units
         self.state = TrainState.new(c.num_envs, self.info.obs_dim)
+        self.lock = RunLock.create(self.run_dir) if self.run_dir is not None else None
         self.log = RunLogger(self.run_dir, c, console or Console(quiet=True))
         self._eval_env: gym.Env | None = None
         self._rendering = False
@@ -241,6 +245,8 @@ class Trainer:
             if env is not None:
                 env.close()
         self.log.close()
+        if self.lock is not None:
+            self.lock.release()
 
 
 def _graphed_update(agent: DDPGAgent, buffer: ReplayBuffer) -> GraphedUpdate:

@@ -1,0 +1,155 @@
+"""Files the CLI writes where the user asks (--json, --out, exports, reports) and the files a
+run directory is made of.
+
+An output path is checked before any work is done: it must not be a directory, its folder must
+be creatable, it never replaces a file that a run needs, and it replaces an existing file only
+if that file is the same kind of output (a PNG by a PNG, our JSON by our JSON) or with --force.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from collections.abc import Callable
+from fnmatch import fnmatch
+from pathlib import Path
+
+from ddpg.errors import RunDirError
+
+# What this library writes into a run directory; anything else there is the user's.
+RUN_DIR_ENTRIES = (
+    "config.json",
+    "metrics.csv",
+    "evaluations.csv",
+    "evaluation.json",
+    "model_final.safetensors",
+    "model_best.safetensors",
+    "checkpoints",
+    "tensorboard",
+    ".lock",
+    "error-*.log",
+    # outputs of other commands, at their default paths
+    "learning_curve.png",
+    "agent.gif",
+    "agent.mp4",
+    "policy_best.onnx",
+    "policy_final.onnx",
+    "policy_best.pt",
+    "policy_final.pt",
+)
+# Of those, what the run itself needs (never replaced by an output, even with --force).
+RUN_NEEDS = RUN_DIR_ENTRIES[:9]
+
+
+def library_made(name: str) -> bool:
+    return any(fnmatch(name, pattern) for pattern in RUN_DIR_ENTRIES)
+
+
+def _json_with(*keys: str) -> Callable[[Path], bool]:
+    def check(path: Path) -> bool:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return False
+        return isinstance(data, dict) and all(key in data for key in keys)
+
+    return check
+
+
+def _starts_with(*magic: bytes, offset: int = 0) -> Callable[[Path], bool]:
+    def check(path: Path) -> bool:
+        with open(path, "rb") as f:
+            head = f.read(64)[offset:]
+        return any(head.startswith(m) for m in magic)
+
+    return check
+
+
+def _torchscript(path: Path) -> bool:
+    try:
+        with zipfile.ZipFile(path) as z:
+            return any(name.endswith("extra/ddpg.json") for name in z.namelist())
+    except (OSError, zipfile.BadZipFile):
+        return False
+
+
+def _onnx(path: Path) -> bool:
+    with open(path, "rb") as f:
+        return b"\x12\x04ddpg" in f.read(256)  # producer_name "ddpg" near the start
+
+
+# Recognisers of each kind of output: does the existing file hold this kind?
+KINDS: dict[str, Callable[[Path], bool]] = {
+    "evaluation JSON": _json_with("run_dir", "model", "mean_return", "returns"),
+    "report JSON": _json_with("configs"),
+    "report markdown": _starts_with(b"# ddpg report"),
+    "PNG image": _starts_with(b"\x89PNG\r\n\x1a\n"),
+    "SVG image": _starts_with(b"<?xml", b"<svg"),
+    "PDF document": _starts_with(b"%PDF"),
+    "GIF": _starts_with(b"GIF87a", b"GIF89a"),
+    "MP4 video": _starts_with(b"ftyp", offset=4),
+    "ONNX model": _onnx,
+    "TorchScript model": _torchscript,
+}
+
+
+def check_output(path: Path, kind: str, force: bool = False) -> Path:
+    """Check that an output of `kind` (a key of KINDS) may be written to `path`; raise
+    RunDirError with the reason if not. Nothing is created."""
+    path = Path(path)
+    if not path.name or path.name in (".", ".."):
+        raise RunDirError(f"output path '{path}' names no file")
+    if path.is_dir():
+        raise RunDirError(f"{path} is a directory; give a file path")
+    if _needed_by_run(path):
+        raise RunDirError(f"{path} belongs to its run directory and is never replaced")
+    if path.exists() or path.is_symlink():
+        if not path.is_file():
+            raise RunDirError(f"{path} exists and is not a regular file")
+        if not force and not KINDS[kind](path):
+            raise RunDirError(
+                f"{path} exists and is not a {kind} written by ddpg; pass --force to replace it"
+            )
+    folder = path.parent
+    while not folder.exists():
+        folder = folder.parent
+    if not folder.is_dir():
+        raise RunDirError(f"cannot write {path}: {folder} is not a directory")
+    if not os.access(folder, os.W_OK | os.X_OK) and not path.parent.exists():
+        raise RunDirError(f"cannot create {path.parent}: permission denied in {folder}")
+    if path.parent.exists() and not os.access(path.parent, os.W_OK | os.X_OK):
+        raise RunDirError(f"cannot write {path}: permission denied in {path.parent}")
+    return path
+
+
+def write_output(path: Path, data: bytes) -> None:
+    """Write a checked output atomically, creating its folder."""
+    from ddpg.checkpoints import atomic_write_bytes
+
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(Path(path), data)
+
+
+def _needed_by_run(path: Path) -> bool:
+    """Whether `path` is (or is inside) one of the entries a run directory needs."""
+    try:
+        resolved = path.resolve()
+    except OSError:
+        return False
+    for parent in resolved.parents:
+        relative = resolved.relative_to(parent)
+        if (parent / "config.json").is_file() and relative.parts[0] in RUN_NEEDS:
+            return _is_run(parent)
+    return False
+
+
+def _is_run(folder: Path) -> bool:
+    from ddpg.checkpoints import read_config
+    from ddpg.errors import CheckpointError
+
+    try:
+        read_config(folder)
+    except (CheckpointError, OSError):
+        return False
+    return True
