@@ -1,4 +1,4 @@
-"""The `ddpg` command: train, evaluate, presets.
+"""The `ddpg` command: train, evaluate, plot, record, report, presets.
 
 Errors a user can cause are printed as one line on stderr with a non-zero exit code.
 """
@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import json
+import math
 import shutil
 import signal
 import sys
@@ -19,7 +20,7 @@ from typing import Any, NoReturn
 
 from ddpg import __version__
 from ddpg.config import Config, field_docs, parse_value
-from ddpg.errors import DDPGError, RunDirError
+from ddpg.errors import ConfigError, DDPGError, RunDirError
 from ddpg.loggers import Console
 from ddpg.presets import DEFAULT_PRESET, PRESETS, preset_config
 
@@ -123,6 +124,51 @@ def build_parser() -> argparse.ArgumentParser:
         "--frame-skip", type=int, default=2, help="keep every Nth frame (default: 2)"
     )
 
+    report = sub.add_parser(
+        "report",
+        help="aggregate runs over seeds: a table, report.md, report.json, report.png",
+        description=(
+            "Group run directories by configuration (every config field but the seed and the "
+            "fields that do not change learning) and give, per configuration, the number of "
+            "seeds, IQM with a 95%% stratified bootstrap CI, mean and median of the final "
+            "evaluation return, best return and steps to --threshold. Directories are searched "
+            "recursively for run directories. Writes report.md, report.json and report.png "
+            "(learning curves) into --out."
+        ),
+    )
+    report.add_argument("paths", type=Path, nargs="+", metavar="SWEEP_DIR|RUN_DIR")
+    report.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="output directory (default: the directory given, if only one; else report-TIME)",
+    )
+    report.add_argument(
+        "--threshold",
+        type=float,
+        default=None,
+        help="also count the steps until a periodic evaluation's mean return first reaches this",
+    )
+    report.add_argument(
+        "--score",
+        choices=("final", "best"),
+        default="final",
+        help="per-run score: the final or the best policy's evaluation return (default: final)",
+    )
+    report.add_argument(
+        "--split-by",
+        action="append",
+        default=[],
+        metavar="FIELD",
+        help="also separate configurations by FIELD, one of those ignored by default "
+        "(log_every, tensorboard, checkpoint_every, render_from, torch_threads, device, "
+        "update_mode); repeatable",
+    )
+    report.add_argument(
+        "--force", action="store_true", help="replace report files that ddpg report did not write"
+    )
+
     sub.add_parser("presets", help="list the presets", description="List the presets.")
     return parser
 
@@ -148,6 +194,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_plot(args)
         if args.command == "record":
             return cmd_record(args)
+        if args.command == "report":
+            return cmd_report(args)
         return cmd_presets()
     except DDPGError as exc:
         print(f"ddpg: error: {' '.join(str(exc).split())}", file=sys.stderr)
@@ -310,6 +358,35 @@ def cmd_record(args: argparse.Namespace) -> int:
     )
     shown = ", ".join(f"{r:.1f}" for r in returns)
     print(f"wrote {path}: {frames} frames, episode return(s) {shown}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from ddpg.config import check_keys
+    from ddpg.report import build_report, duplicate_seeds, format_table, write_report
+
+    if args.threshold is not None and not math.isfinite(args.threshold):
+        raise ConfigError(f"--threshold must be a finite number, got {args.threshold}")
+    check_keys({name: None for name in args.split_by})
+    if args.out is not None:
+        out = args.out
+    elif len(args.paths) == 1:
+        out = args.paths[0]
+    else:
+        out = Path(f"report-{time.strftime('%Y%m%d-%H%M%S')}")
+    report = build_report(args.paths, args.score, args.threshold, args.split_by)
+    written = write_report(report, out, force=args.force)
+    for run_dir, reason in report.skipped:
+        print(f"ddpg: warning: skipped {run_dir}: {' '.join(reason.split())}", file=sys.stderr)
+    for group in report.groups:
+        for seed, dirs in duplicate_seeds(group):
+            print(
+                f"ddpg: warning: seed {seed} of {group.name} is used by {len(dirs)} runs "
+                f"({', '.join(map(str, dirs))}); each counts as a seed",
+                file=sys.stderr,
+            )
+    print(format_table(report))
+    print(f"wrote {', '.join(map(str, written))}")
     return 0
 
 
