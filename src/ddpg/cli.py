@@ -130,10 +130,10 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Group run directories by configuration (every config field but the seed and the "
             "fields that do not change learning) and give, per configuration, the number of "
-            "seeds, IQM with a 95%% stratified bootstrap CI, mean and median of the final "
+            "seeds, IQM with a 95% stratified bootstrap CI, mean and median of the final "
             "evaluation return, best return and steps to --threshold. Directories are searched "
             "recursively for run directories. Writes report.md, report.json and report.png "
-            "(learning curves) into --out."
+            "(learning curves) into the one directory given, or into --out DIR."
         ),
     )
     report.add_argument("paths", type=Path, nargs="+", metavar="SWEEP_DIR|RUN_DIR")
@@ -148,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--threshold",
         type=float,
         default=None,
+        metavar="R",
         help="also count the steps until a periodic evaluation's mean return first reaches this",
     )
     report.add_argument(

@@ -25,13 +25,14 @@ Python 3.11 / x86-64 (pip install into a clean virtual environment beside numpy 
   independently (a stratified bootstrap), but it is not otherwise needed by this library.
 - arch 8.0.0 adds 298 MB (scipy, pandas 81 MB, statsmodels 61 MB, patsy, formulaic, narwhals,
   wrapt), ``import arch.bootstrap`` about 3.2 s.
-- rliable 1.2.0 adds 300 MB (arch, scipy, pandas, statsmodels, seaborn, absl-py and the rest),
-  and as resolved by pip today (arch 7.2.0 with pandas 3.1.1) ``from rliable import library``
-  fails at import with a TypeError inside arch.
+- rliable 1.2.0 adds 300 MB (arch, scipy, pandas, statsmodels, seaborn, absl-py and the rest);
+  it requires arch < 8, and as pip resolved it on 2026-11-27 (arch 7.2.0 with pandas 3.1.1)
+  ``from rliable import library`` fails at import with a TypeError inside arch.
 
-None of them is clearly better tested for a function this small than the hand-checked tests in
-tests/test_report.py (which also compare the IQM with scipy's ``trim_mean`` when scipy is
-installed), so the core install stays as it is.
+A library would be worth its weight for BCa intervals, probabilities of improvement or
+performance profiles; the IQM and a percentile interval are not. tests/test_report.py checks
+both against hand-computed values and the exact bootstrap distribution, and against scipy's
+``trim_mean`` and ``bootstrap`` when scipy is installed. Details: docs/report.md.
 """
 
 from __future__ import annotations
