@@ -1,0 +1,660 @@
+"""`ddpg report`: read run directories, group them by configuration, aggregate their scores
+over seeds, and write report.md, report.json and report.png.
+
+It only reads files that `ddpg train` wrote (config.json, evaluation.json, evaluations.csv), so
+it works on finished, running and interrupted runs, on any machine, without Ray. The numbers
+and their sources are defined in docs/report.md; the statistics live in `ddpg.stats`.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import textwrap
+import typing
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ddpg import __version__
+from ddpg.checkpoints import atomic_write_bytes, read_config
+from ddpg.config import Config, field_types
+from ddpg.errors import DDPGError, RunDirError
+from ddpg.stats import BOOTSTRAP_REPS, BOOTSTRAP_SEED, CONFIDENCE, iqm, stratified_bootstrap_ci
+
+# Fields that change how a run is computed or logged but not what it learns: runs that differ
+# only in these (and the seed) are seeds of one configuration. `--split-by FIELD` keeps one
+# apart. torch_threads, device and update_mode change the floating-point summation order, so
+# such runs are not bit-identical, but they run the same algorithm on the same data.
+IGNORED_FIELDS = (
+    "seed",
+    "log_every",
+    "tensorboard",
+    "checkpoint_every",
+    "render_from",
+    "torch_threads",
+    "device",
+    "update_mode",
+)
+SCORES = ("final", "best")
+REPORT_FILES = ("report.md", "report.json", "report.png")
+RUN_FILES = ("metrics.csv", "evaluations.csv", "evaluation.json", "checkpoints")  # by ddpg train
+GENERATOR = "ddpg report"
+MD_MARKER = "<!-- written by ddpg report, which overwrites this file -->"
+CURVE_REPS = 2_000  # bootstrap replicates per evaluation step of the learning curves
+
+
+# -- reading runs --------------------------------------------------------------------------------
+@dataclass
+class Run:
+    """What the report needs from one run directory."""
+
+    run_dir: Path
+    config: dict[str, Any]  # every Config field, defaults filled in for older runs
+    preset: str | None
+    eval_steps: np.ndarray  # periodic evaluations (evaluations.csv), by step
+    eval_means: np.ndarray
+    finished: bool  # evaluation.json exists: final evaluation done
+    final: float
+    best: float
+    steps: int
+
+    @property
+    def seed(self) -> int:
+        return int(self.config["seed"])
+
+    @property
+    def env_id(self) -> str:
+        return str(self.config["env_id"])
+
+    def score(self, which: str) -> float:
+        return self.final if which == "final" else self.best
+
+    def steps_to(self, threshold: float) -> int | None:
+        """Step of the first periodic evaluation whose mean return reaches `threshold`."""
+        hits = np.flatnonzero(self.eval_means >= threshold)
+        return int(self.eval_steps[hits[0]]) if hits.size else None
+
+
+def _text(path: Path) -> str:
+    try:
+        return path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        raise RunDirError(f"{path} is not UTF-8 text") from None
+    except OSError as exc:
+        raise RunDirError(f"{path} is unreadable: {exc.strerror or exc}") from None
+
+
+def _finite(path: Path, where: str, text: Any) -> float:
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        value = math.nan
+    if isinstance(text, bool) or not math.isfinite(value):
+        raise RunDirError(f"{path}: {where} is {text!r}, not a finite number")
+    return value
+
+
+def read_evaluations(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Steps and mean returns of evaluations.csv, sorted by step (empty if there is none). A last
+    line without its newline is a row still being written and is left out."""
+    if not path.exists():
+        return np.empty(0, dtype=np.int64), np.empty(0)
+    text = _text(path)
+    lines = text.splitlines(keepends=True)
+    if lines and not lines[-1].endswith("\n"):
+        lines.pop()
+    rows = list(csv.reader(lines))
+    if not rows:
+        return np.empty(0, dtype=np.int64), np.empty(0)
+    header = rows[0]
+    if "step" not in header or "mean_return" not in header:
+        raise RunDirError(f"{path} has no step and mean_return columns")
+    i_step, i_mean = header.index("step"), header.index("mean_return")
+    steps, means = [], []
+    for number, row in enumerate(rows[1:], start=2):
+        if len(row) != len(header):
+            raise RunDirError(f"{path}: line {number} has {len(row)} values, not {len(header)}")
+        step = _finite(path, f"line {number} step", row[i_step])
+        if not step.is_integer() or step < 0:
+            raise RunDirError(f"{path}: line {number} step is {row[i_step]!r}, not a step count")
+        steps.append(int(step))
+        means.append(_finite(path, f"line {number} mean_return", row[i_mean]))
+    order = np.argsort(steps, kind="stable")
+    return np.asarray(steps, dtype=np.int64)[order], np.asarray(means)[order]
+
+
+def _read_final_evaluation(path: Path) -> tuple[float, float, int]:
+    """Final and best policies' mean returns, and the step count, from evaluation.json."""
+    try:
+        data = json.loads(_text(path))
+    except ValueError:
+        raise RunDirError(f"{path} is damaged (not JSON)") from None
+    try:
+        final = _finite(path, "final.mean_return", data["final"]["mean_return"])
+        best = _finite(path, "best.mean_return", data["best"]["mean_return"])
+        steps = int(_finite(path, "steps", data["steps"]))
+    except (KeyError, TypeError):
+        raise RunDirError(f"{path} is not a final evaluation written by ddpg train") from None
+    return final, best, steps
+
+
+def normalized_config(values: dict[str, Any]) -> dict[str, Any]:
+    """Every Config field, validated, with defaults for fields an older run lacks, and an int
+    given for a float field made a float (so 1 and 1.0 are one configuration)."""
+    config = Config.from_dict(values).to_dict()
+    for name, hint in field_types().items():
+        kinds = typing.get_args(hint) or (hint,)
+        value = config[name]
+        if float in kinds and isinstance(value, int) and not isinstance(value, bool):
+            config[name] = float(value)
+    return config
+
+
+def load_run(run_dir: Path) -> Run:
+    """Read one run directory; a damaged or empty one raises RunDirError saying why."""
+    run_dir = Path(run_dir)
+    try:
+        data = read_config(run_dir)
+    except DDPGError as exc:
+        raise RunDirError(str(exc)) from None
+    try:
+        config = normalized_config(data["config"])
+    except DDPGError as exc:
+        raise RunDirError(f"{run_dir / 'config.json'}: {exc}") from None
+    steps, means = read_evaluations(run_dir / "evaluations.csv")
+    finished = (run_dir / "evaluation.json").exists()
+    if finished:
+        final, best, total = _read_final_evaluation(run_dir / "evaluation.json")
+    elif steps.size:
+        final, best, total = float(means[-1]), float(means.max()), int(steps[-1])
+    else:
+        raise RunDirError(f"{run_dir} has no evaluations yet")
+    preset = data.get("preset")
+    return Run(
+        run_dir=run_dir,
+        config=config,
+        preset=preset if isinstance(preset, str) else None,
+        eval_steps=steps,
+        eval_means=means,
+        finished=finished,
+        final=final,
+        best=best,
+        steps=total,
+    )
+
+
+def is_run_dir(path: Path) -> bool:
+    """A directory whose config.json is a run config, or a damaged one beside files that only
+    `ddpg train` makes (then the report names the damage). A config.json of another shape with
+    no run files beside it (a sweep's own settings, say) is not a run directory."""
+    if not (path / "config.json").is_file():
+        return False
+    try:
+        read_config(path)
+        return True
+    except DDPGError:
+        return any((path / name).exists() for name in RUN_FILES)
+
+
+def find_run_dirs(paths: Sequence[Path]) -> list[Path]:
+    """Every run directory among `paths` and below them (a run directory's own subdirectories
+    are not searched; symbolic links are not followed)."""
+    found: dict[Path, Path] = {}
+    for path in map(Path, paths):
+        if not path.exists():
+            raise RunDirError(f"{path} does not exist")
+        if not path.is_dir():
+            raise RunDirError(f"{path} is not a directory")
+        for root, dirs, _ in os.walk(path):
+            if is_run_dir(Path(root)):
+                found.setdefault(Path(root).resolve(), Path(root))
+                dirs.clear()
+            else:
+                dirs.sort()
+    if not found:
+        shown = ", ".join(map(str, paths))
+        raise RunDirError(f"no run directories (with a config.json) in {shown}")
+    return sorted(found.values())
+
+
+def load_runs(paths: Sequence[Path]) -> tuple[list[Run], list[tuple[Path, str]]]:
+    """The readable runs under `paths`, and (run_dir, reason) for each one skipped. Raises
+    RunDirError when none is readable."""
+    runs, skipped = [], []
+    for run_dir in find_run_dirs(paths):
+        try:
+            runs.append(load_run(run_dir))
+        except RunDirError as exc:
+            skipped.append((run_dir, str(exc)))
+    if not runs:
+        first = skipped[0][1]
+        if len(skipped) == 1:
+            raise RunDirError(first)
+        raise RunDirError(f"none of {len(skipped)} run directories is readable; first: {first}")
+    return runs, skipped
+
+
+# -- grouping --------------------------------------------------------------------------------
+def format_value(value: Any) -> str:
+    """A config value as it is written on the command line (`--field VALUE`)."""
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
+
+
+def _sort_key(value: Any) -> tuple[int, Any]:
+    if value is None:
+        return (0, 0)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return (1, value)
+    return (2, format_value(value))
+
+
+@dataclass
+class Group:
+    """Runs of one configuration: equal in every field but the seed and IGNORED_FIELDS."""
+
+    config: dict[str, Any]
+    runs: list[Run]
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        if self.overrides:
+            return ", ".join(f"{k}={format_value(v)}" for k, v in self.overrides.items())
+        presets = {r.preset for r in self.runs}
+        only = presets.pop() if len(presets) == 1 else None
+        return only or self.config["env_id"]
+
+
+def group_runs(runs: Iterable[Run], split_by: Sequence[str] = ()) -> list[Group]:
+    """Group runs by configuration; name each group by the fields whose values differ between
+    groups, in Config's field order; sort groups by those values."""
+    ignored = set(IGNORED_FIELDS) - set(split_by)
+    groups: dict[str, Group] = {}
+    for run in runs:
+        key_config = {k: v for k, v in run.config.items() if k not in ignored}
+        key = json.dumps(key_config, sort_keys=True)
+        groups.setdefault(key, Group(key_config, [])).runs.append(run)
+    names = [f.name for f in fields(Config)]
+    differing = [
+        n
+        for n in names
+        if n not in ignored and len({json.dumps(g.config[n]) for g in groups.values()}) > 1
+    ]
+    for group in groups.values():
+        group.overrides = {n: group.config[n] for n in differing}
+        group.runs.sort(key=lambda r: (r.seed, str(r.run_dir)))
+    return sorted(
+        groups.values(), key=lambda g: [_sort_key(g.config[n]) for n in differing] + [g.name]
+    )
+
+
+def duplicate_seeds(group: Group) -> list[tuple[int, list[Path]]]:
+    """Seeds that more than one run of the group used (each such run counts as a seed)."""
+    by_seed: dict[int, list[Path]] = {}
+    for run in group.runs:
+        by_seed.setdefault(run.seed, []).append(run.run_dir)
+    return [(s, dirs) for s, dirs in sorted(by_seed.items()) if len(dirs) > 1]
+
+
+# -- statistics ---------------------------------------------------------------------------------
+def aggregate(runs: Sequence[Run], which: str) -> dict[str, float]:
+    """IQM with its stratified bootstrap CI (strata: env_id), mean and median over runs."""
+    scores = np.array([r.score(which) for r in runs])
+    strata: dict[str, list[float]] = {}
+    for run in runs:
+        strata.setdefault(run.env_id, []).append(run.score(which))
+    low, high = stratified_bootstrap_ci([np.array(s) for s in strata.values()])
+    return {
+        "iqm": float(iqm(scores)),
+        "ci_low": low,
+        "ci_high": high,
+        "mean": float(scores.mean()),
+        "median": float(np.median(scores)),
+    }
+
+
+def summarize(group: Group, score: str, threshold: float | None) -> dict[str, Any]:
+    """One configuration's entry of report.json."""
+    runs = group.runs
+    per_run = []
+    for run in runs:
+        entry: dict[str, Any] = {
+            "run_dir": str(run.run_dir),
+            "seed": run.seed,
+            "finished": run.finished,
+            "steps": run.steps,
+            "final": run.final,
+            "best": run.best,
+            "evaluations": int(run.eval_steps.size),
+            "max_periodic_evaluation": float(run.eval_means.max()) if run.eval_means.size else None,
+        }
+        if threshold is not None:
+            entry["steps_to_threshold"] = run.steps_to(threshold)
+        per_run.append(entry)
+    summary: dict[str, Any] = {
+        "name": group.name,
+        "overrides": group.overrides,
+        "env_id": group.config["env_id"],
+        "seeds": len(runs),
+        "unfinished": sum(not r.finished for r in runs),
+        "score": score,
+    }
+    both = {which: aggregate(runs, which) for which in SCORES}
+    summary |= both[score] | both
+    if threshold is not None:
+        evaluated = [r for r in runs if r.eval_steps.size]
+        hits = [s for s in (r.steps_to(threshold) for r in evaluated) if s is not None]
+        summary["threshold"] = {
+            "value": threshold,
+            "reached": len(hits),
+            "evaluated": len(evaluated),
+            "median_steps": float(np.median(hits)) if hits else None,
+            "steps": sorted(hits),
+        }
+    summary["runs"] = per_run
+    summary["config"] = group.config
+    return summary
+
+
+def learning_curve(runs: Sequence[Run]) -> tuple[np.ndarray, ...] | None:
+    """Evaluation steps, and the IQM of the runs' evaluation mean returns at each step with a
+    95% bootstrap band. A run counts at the steps within its own evaluated range (linearly
+    interpolated between its evaluations if the runs evaluated at different steps)."""
+    evaluated = [r for r in runs if r.eval_steps.size]
+    if not evaluated:
+        return None
+    grid = np.unique(np.concatenate([r.eval_steps for r in evaluated]))
+    values = np.full((len(evaluated), grid.size), np.nan)
+    for i, run in enumerate(evaluated):
+        inside = (grid >= run.eval_steps[0]) & (grid <= run.eval_steps[-1])
+        values[i, inside] = np.interp(grid[inside], run.eval_steps, run.eval_means)
+    center, low, high = (np.empty(grid.size) for _ in range(3))
+    for j in range(grid.size):
+        column = values[:, j][~np.isnan(values[:, j])]
+        center[j] = iqm(column)
+        low[j], high[j] = stratified_bootstrap_ci([column], reps=CURVE_REPS)
+    return grid, center, low, high
+
+
+# -- the report ---------------------------------------------------------------------------------
+@dataclass
+class Report:
+    groups: list[Group]
+    skipped: list[tuple[Path, str]]
+    score: str
+    threshold: float | None
+    summaries: list[dict[str, Any]]
+    ignored: list[str]  # the fields that do not separate configurations
+
+
+def build_report(
+    paths: Sequence[Path],
+    score: str = "final",
+    threshold: float | None = None,
+    split_by: Sequence[str] = (),
+) -> Report:
+    if score not in SCORES:
+        raise RunDirError(f"score must be one of {', '.join(SCORES)}, got {score!r}")
+    runs, skipped = load_runs(paths)
+    groups = group_runs(runs, split_by)
+    summaries = [summarize(g, score, threshold) for g in groups]
+    ignored = [f for f in IGNORED_FIELDS if f not in split_by]
+    return Report(groups, skipped, score, threshold, summaries, ignored)
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def report_json(report: Report, out_dir: Path) -> dict[str, Any]:
+    def relative(entry: dict[str, Any]) -> dict[str, Any]:
+        runs = [r | {"run_dir": os.path.relpath(r["run_dir"], out_dir)} for r in entry["runs"]]
+        return entry | {"runs": runs}
+
+    return _json_safe(
+        {
+            "generator": GENERATOR,
+            "library_version": __version__,
+            "score": report.score,
+            "threshold": report.threshold,
+            "grouped_without": report.ignored,
+            "statistics": {
+                "center": "interquartile mean over seeds (floor(n/4) cut from each end)",
+                "interval": "stratified percentile bootstrap over seeds, strata: env_id",
+                "confidence": CONFIDENCE,
+                "reps": BOOTSTRAP_REPS,
+                "rng_seed": BOOTSTRAP_SEED,
+            },
+            "configs": [relative(s) for s in report.summaries],
+            "skipped": [
+                {"run_dir": os.path.relpath(d, out_dir), "reason": why} for d, why in report.skipped
+            ],
+        }
+    )
+
+
+def _fmt(x: float | None) -> str:
+    return "-" if x is None else f"{x:.1f}"
+
+
+def table_rows(report: Report) -> tuple[list[str], list[list[str]]]:
+    other = "best" if report.score == "final" else "final"
+    header = ["config", "env", "seeds", "IQM", "95% CI", "mean", "median", f"{other} IQM"]
+    if report.threshold is not None:
+        header += [f"reached {report.threshold:g}", "median steps"]
+    rows = []
+    for s in report.summaries:
+        row = [
+            s["name"],
+            s["env_id"],
+            f"{s['seeds']}{'*' if s['unfinished'] else ''}",
+            _fmt(s["iqm"]),
+            f"[{_fmt(s['ci_low'])}, {_fmt(s['ci_high'])}]",
+            _fmt(s["mean"]),
+            _fmt(s["median"]),
+            _fmt(s[other]["iqm"]),
+        ]
+        if report.threshold is not None:
+            t = s["threshold"]
+            steps = t["median_steps"]
+            row += [f"{t['reached']}/{t['evaluated']}", "-" if steps is None else f"{steps:,.0f}"]
+        rows.append(row)
+    return header, rows
+
+
+def score_sentence(report: Report) -> str:
+    which = "final" if report.score == "final" else "best"
+    return (
+        f"Score per run: the {which} policy's mean return on fresh episodes (evaluation.json). "
+        f"IQM, mean and median over seeds; 95% CI: stratified percentile bootstrap of the IQM "
+        f"({BOOTSTRAP_REPS:,} resamples)."
+    )
+
+
+def footnotes(report: Report) -> list[str]:
+    notes = []
+    if any(s["unfinished"] for s in report.summaries):
+        notes.append(
+            "* includes unfinished runs (no evaluation.json yet): their final is the last "
+            "periodic evaluation and their best the highest one (evaluations.csv)."
+        )
+    if report.threshold is not None:
+        notes.append(
+            f"reached {report.threshold:g}: runs whose periodic evaluation mean reached it, of "
+            "those with periodic evaluations; median steps: the median among them of the step "
+            "of the first such evaluation."
+        )
+    return notes
+
+
+def format_table(report: Report) -> str:
+    header, rows = table_rows(report)
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    lines = [
+        "  ".join(
+            cell.ljust(w) if i < 2 else cell.rjust(w)
+            for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+        )
+        for row in [header, *rows]
+    ]
+    return "\n".join([score_sentence(report), *lines, *footnotes(report)])
+
+
+def format_markdown(report: Report, png_name: str, out_dir: Path) -> str:
+    header, rows = table_rows(report)
+    md = [
+        MD_MARKER,
+        "# Report",
+        "",
+        f"{sum(s['seeds'] for s in report.summaries)} runs in {len(report.summaries)} "
+        f"configuration{'s' if len(report.summaries) != 1 else ''}, by ddpg {__version__}. "
+        + score_sentence(report)
+        + " Definitions: docs/report.md in the ddpg repository.",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join("---" if i < 2 else "---:" for i in range(len(header))) + "|",
+        *("| " + " | ".join(row) + " |" for row in rows),
+        "",
+        *(f"{note}  " for note in footnotes(report)),
+        "",
+        f"![learning curves]({png_name})",
+        "",
+        "Learning curves: at each evaluation step, the IQM over seeds of the periodic evaluation "
+        "mean return, with a 95% percentile bootstrap band.",
+        "",
+        "## Runs",
+    ]
+    for s in report.summaries:
+        md += [
+            "",
+            f"### {s['name']}",
+            "",
+            "| run | seed | finished | steps | final | best |",
+            "|---|---:|---|---:|---:|---:|",
+        ]
+        md += [
+            f"| {os.path.relpath(r['run_dir'], out_dir)} | {r['seed']} | "
+            f"{'yes' if r['finished'] else 'no'} | {r['steps']:,} | {_fmt(r['final'])} | "
+            f"{_fmt(r['best'])} |"
+            for r in s["runs"]
+        ]
+    if report.skipped:
+        md += ["", "## Skipped", ""]
+        md += [f"- {os.path.relpath(d, out_dir)}: {why}" for d, why in report.skipped]
+    return "\n".join(md) + "\n"
+
+
+def plot_curves(report: Report) -> bytes:
+    """The learning curves as PNG bytes: one panel per environment, one line and band per
+    configuration."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    envs = sorted({g.config["env_id"] for g in report.groups})
+    fig, axes = plt.subplots(
+        1, len(envs), figsize=(6.5 * len(envs), 4.5), squeeze=False, layout="constrained"
+    )
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, group in enumerate(report.groups):
+        ax = axes[0, envs.index(group.config["env_id"])]
+        curve = learning_curve(group.runs)
+        if curve is None:
+            continue
+        steps, center, low, high = curve
+        color = colors[i % len(colors)]
+        n = len(group.runs)
+        label = textwrap.fill(f"{group.name} ({n} seed{'s' * (n != 1)})", 90)
+        ax.plot(steps, center, color=color, label=label)
+        ax.fill_between(steps, low, high, color=color, alpha=0.2, linewidth=0)
+    for env, ax in zip(envs, axes[0], strict=True):
+        if report.threshold is not None:
+            ax.axhline(report.threshold, color="grey", linestyle="--", linewidth=1)
+        ax.set_title(f"{env}: IQM over seeds, 95% bootstrap CI", fontsize=10)
+        ax.set_xlabel("environment steps")
+        ax.set_ylabel("evaluation mean return")
+        ax.grid(alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.15), fontsize=8, frameon=False)
+        else:
+            ax.text(0.5, 0.5, "no periodic evaluations", ha="center", transform=ax.transAxes)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100, metadata={"Software": f"{GENERATOR} {__version__}"})
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+# -- output files ---------------------------------------------------------------------------------
+def _is_ours(path: Path) -> bool:
+    """Whether an existing report file was written by `ddpg report` (then it may be replaced)."""
+    try:
+        if path.suffix == ".json":
+            data = json.loads(path.read_text(encoding="utf-8"))
+            return isinstance(data, dict) and data.get("generator") == GENERATOR
+        if path.suffix == ".md":
+            with open(path, encoding="utf-8") as f:
+                return f.readline().rstrip("\n") == MD_MARKER
+        from PIL import Image
+
+        with Image.open(path) as image:
+            return str(image.info.get("Software", "")).startswith(GENERATOR)
+    except Exception:  # unreadable or foreign (PIL raises assorted errors): not ours
+        return False
+
+
+def check_outputs(out_dir: Path, force: bool) -> None:
+    """Refuse before writing anything: an output path that is not a directory, or a report file
+    that `ddpg report` did not write (unless `force`)."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise RunDirError(f"output {out_dir} exists and is not a directory")
+    for name in REPORT_FILES:
+        path = out_dir / name
+        if path.is_dir():
+            raise RunDirError(f"{path} is a directory; pass --out DIR")
+        if path.exists() and not force and not _is_ours(path):
+            raise RunDirError(
+                f"{path} exists and was not written by ddpg report; pass --force to replace it "
+                "or --out DIR"
+            )
+
+
+def write_report(report: Report, out_dir: Path, force: bool = False) -> list[Path]:
+    """Write report.md, report.json and report.png into `out_dir` (created if missing)."""
+    check_outputs(out_dir, force)
+    png = plot_curves(report)
+    md_name, json_name, png_name = REPORT_FILES
+    contents = {
+        md_name: format_markdown(report, png_name, out_dir).encode(),
+        json_name: (
+            json.dumps(report_json(report, out_dir), indent=2, allow_nan=False) + "\n"
+        ).encode(),
+        png_name: png,
+    }
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for name, data in contents.items():
+            atomic_write_bytes(out_dir / name, data)
+    except OSError as exc:
+        raise RunDirError(
+            f"cannot write the report into {out_dir}: {exc.strerror or exc}"
+        ) from None
+    return [out_dir / name for name in REPORT_FILES]
