@@ -1,23 +1,20 @@
 """One measured training run of ours or of Stable-Baselines3's DDPG, and its JSON record.
 
-Used by time_to_solve.py and suite.py. Every `eval_every` env steps (and once at the end of the
-budget) the policy plays `eval_episodes` deterministic episodes on a separate
-`gymnasium.make(env)` environment, episode i reset with seed `episode_seed(seed, EVAL_STREAM, i)`:
-the same start states for both libraries and for every evaluation of a run. Both clocks (wall:
-`time.perf_counter`, CPU: `time.process_time`) are paused while an evaluation runs, so the
-training figures exclude evaluations (environment and model construction included, imports
-excluded); the totals including them are recorded too. A run stops at the first evaluation that
-reaches `threshold` (if any), at `max_steps`, or at the first evaluation after `max_seconds` of
-training wall time.
+Every `eval_every` env steps and at the end of the budget the policy plays `eval_episodes`
+deterministic episodes on a separate `gymnasium.make(env)`, episode i reset with seed
+`episode_seed(seed, EVAL_STREAM, i)`: the same start states for both libraries. Both clocks (wall
+`time.perf_counter`, CPU `time.process_time`) pause during evaluations, so the training figures
+exclude them (env and model construction included); the totals with them are recorded too. A run
+stops at the first evaluation reaching `threshold` (if any), at `max_steps`, or at the first
+evaluation after `max_seconds` of training wall time.
 """
 
 from __future__ import annotations
 
 import copy
-import dataclasses
 import os
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import gymnasium as gym
 import numpy as np
@@ -29,14 +26,11 @@ from ddpg.envs import episode_seed
 from ddpg.evaluation import evaluate
 from ddpg.presets import preset_config
 
-# Reset-seed stream of these evaluations, apart from ddpg.envs' training (0), periodic (1) and
-# final (2) evaluation streams.
-EVAL_STREAM = 10
+EVAL_STREAM = 10  # reset-seed stream, apart from ddpg's own (training 0, evaluations 1 and 2)
 RECORD_FORMAT = 1
 
 
-@dataclasses.dataclass
-class Spec:
+class Spec(NamedTuple):
     """What one run is: library, variant, task, seed, budget and evaluation protocol."""
 
     lib: str
@@ -55,10 +49,8 @@ class Tracker:
     """The training clock, paused around each evaluation, and the stop bookkeeping."""
 
     def __init__(self, spec: Spec, log: Callable[[str], None] = print) -> None:
-        self.spec = spec
-        self.log = log
-        self.train = Clock()
-        self.eval = Clock()
+        self.spec, self.log = spec, log
+        self.train, self.eval = Clock(), Clock()
         self.act: Callable[[np.ndarray], np.ndarray] | None = None
         self.eval_env = gym.make(spec.env_id)
         self.next_eval = spec.eval_every
@@ -75,58 +67,41 @@ class Tracker:
         """Evaluate at env step `step` with the training clock paused; True: stop training (the
         training clock then stays stopped)."""
         assert self.act is not None
+        s = self.spec
         self.train.stop()
         wall, cpu = self.train.read()
         self.eval.start()
-        result = evaluate(
-            self.act, self.eval_env, self.spec.eval_episodes, self.spec.seed, EVAL_STREAM
-        )
+        mean = evaluate(self.act, self.eval_env, s.eval_episodes, s.seed, EVAL_STREAM).mean
         self.eval.stop()
         self.last_step = step
-        self.evaluations.append([step, result.mean, wall])
-        s = self.spec
+        self.evaluations.append([step, mean, wall])
         self.log(
             f"{s.lib}/{s.variant} {s.env_id} seed {s.seed}: step {step:7d} | eval mean "
-            f"{result.mean:8.1f} | training {wall:7.1f} s wall, {cpu:7.1f} s CPU"
+            f"{mean:8.1f} | training {wall:7.1f} s wall, {cpu:7.1f} s CPU"
         )
-        if s.threshold is not None and result.mean >= s.threshold and self.solved_at is None:
-            self.solved_at = {
-                "step": step,
-                "wall_s": wall,
-                "cpu_s": cpu,
-                "wall_s_incl_eval": wall + self.eval.wall,
-                "cpu_s_incl_eval": cpu + self.eval.cpu,
-            }
+        if s.threshold is not None and mean >= s.threshold and self.solved_at is None:
+            self.solved_at = {"steps": step, "wall_s": wall, "cpu_s": cpu}
+            self.solved_at |= {"wall_s_incl_eval": wall + self.eval.wall}
+            self.solved_at |= {"cpu_s_incl_eval": cpu + self.eval.cpu}
             self.stop_reason = "solved"
         elif step >= s.max_steps:
             self.stop_reason = "max_steps"
         elif s.max_seconds is not None and wall >= s.max_seconds:
             self.stop_reason = "max_seconds"
         self.next_eval = (step // s.eval_every + 1) * s.eval_every
-        if self.stop_reason is not None:
-            return True
-        self.train.start()
-        return False
-
-    def close(self) -> None:
-        self.train.stop()
-        self.eval_env.close()
+        if self.stop_reason is None:
+            self.train.start()
+        return self.stop_reason is not None
 
 
 def our_config(preset: str, overrides: dict[str, Any], spec: Spec) -> Config:
     """The preset, then the overrides, then what the benchmark needs: no periodic evaluation,
     checkpoints, TensorBoard or early stop of the Trainer's own; budget and seed from the spec."""
     return preset_config(preset, **overrides).replace(
-        env_id=spec.env_id,
-        seed=spec.seed,
-        total_steps=spec.max_steps,
-        episodes=None,
-        eval_every=0,
-        target_return=None,
-        checkpoint_every=0,
-        tensorboard=False,
+        env_id=spec.env_id, seed=spec.seed, total_steps=spec.max_steps, episodes=None,
+        eval_every=0, target_return=None, checkpoint_every=0, tensorboard=False,
         torch_threads=spec.torch_threads,
-    )
+    )  # fmt: skip
 
 
 def run_ours(spec: Spec, config: Config, tracker: Tracker) -> dict[str, Any]:
@@ -142,11 +117,10 @@ def run_ours(spec: Spec, config: Config, tracker: Tracker) -> dict[str, Any]:
             trainer.run(max_steps=min(tracker.next_eval, spec.max_steps))
             if tracker.evaluate(trainer.step):
                 break
-        steps = trainer.step
     finally:
         tracker.train.stop()
         trainer.close()
-    return {"total_steps_run": steps, "config": config.to_dict()}
+    return {"total_steps_run": trainer.step, "config": config.to_dict()}
 
 
 def run_sb3(spec: Spec, hp: dict[str, Any], tracker: Tracker) -> dict[str, Any]:
@@ -158,9 +132,9 @@ def run_sb3(spec: Spec, hp: dict[str, Any], tracker: Tracker) -> dict[str, Any]:
     from stable_baselines3.common.noise import NormalActionNoise, OrnsteinUhlenbeckActionNoise
 
     class EvalCallback(BaseCallback):
-        """Evaluates at the start of a rollout, i.e. after the updates of the steps so far
-        (as ours, which evaluates after a step's updates); a stop ends training at the next
-        step, before that step is stored or trained on."""
+        """Evaluates at the start of a rollout, i.e. after the updates of the steps so far (as
+        ours, which evaluates after a step's updates); a stop ends training at the next step,
+        before that step is stored or trained on."""
 
         stop = False
 
@@ -171,37 +145,23 @@ def run_sb3(spec: Spec, hp: dict[str, Any], tracker: Tracker) -> dict[str, Any]:
         def _on_step(self) -> bool:
             return not self.stop
 
-        def _on_training_end(self) -> None:
-            # The budget's last rollout ends without a next rollout start.
+        def _on_training_end(self) -> None:  # the last rollout has no next rollout start
             if not self.stop and tracker.last_step != self.num_timesteps:
                 self.stop = tracker.evaluate(self.num_timesteps)
 
     tracker.train.start()
     env = gym.make(spec.env_id)
-    n_actions = env.action_space.shape[0]
+    ones = np.ones(env.action_space.shape[0])
     noise_cls = {"normal": NormalActionNoise, "ornstein-uhlenbeck": OrnsteinUhlenbeckActionNoise}
     # As the zoo builds it: sigma = noise_std in SB3's [-1, 1] action scale.
-    action_noise = noise_cls[hp["noise_type"]](
-        mean=np.zeros(n_actions), sigma=hp["noise_std"] * np.ones(n_actions)
-    )
-    train_freq = hp["train_freq"]
+    noise = noise_cls[hp["noise_type"]](mean=0 * ones, sigma=hp["noise_std"] * ones)
+    freq = tuple(hp["train_freq"]) if isinstance(hp["train_freq"], list) else hp["train_freq"]
+    names = ("learning_rate", "buffer_size", "learning_starts", "batch_size", "tau", "gamma")
     model = DDPG(
-        hp["policy"],
-        env,
-        learning_rate=hp["learning_rate"],
-        buffer_size=hp["buffer_size"],
-        learning_starts=hp["learning_starts"],
-        batch_size=hp["batch_size"],
-        tau=hp["tau"],
-        gamma=hp["gamma"],
-        train_freq=tuple(train_freq) if isinstance(train_freq, list) else train_freq,
-        gradient_steps=hp["gradient_steps"],
-        action_noise=action_noise,
-        policy_kwargs=copy.deepcopy(hp["policy_kwargs"]),  # SB3 adds keys to it
-        seed=spec.seed,
-        device="cpu",
-        verbose=0,
-    )
+        hp["policy"], env, **{k: hp[k] for k in names}, train_freq=freq,
+        gradient_steps=hp["gradient_steps"], action_noise=noise, seed=spec.seed, device="cpu",
+        policy_kwargs=copy.deepcopy(hp["policy_kwargs"]), verbose=0,  # SB3 adds keys to it
+    )  # fmt: skip
     tracker.act = lambda o: model.predict(o, deterministic=True)[0]
     tracker.setup_wall_s = tracker.train.read()[0]
     try:
@@ -212,13 +172,6 @@ def run_sb3(spec: Spec, hp: dict[str, Any], tracker: Tracker) -> dict[str, Any]:
     return {"total_steps_run": tracker.last_step, "hyperparameters": hp}
 
 
-def warm_up() -> None:
-    """Pay one-off lazy imports outside the clocks: a torch optimizer's first construction
-    imports torch._dynamo (about a second), which would otherwise land in the first run of a
-    process only, and in whichever library built an optimizer first."""
-    torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))])
-
-
 def run_one(
     spec: Spec, train: Callable[[Tracker], dict[str, Any]], log: Callable[[str], None] = print
 ) -> dict[str, Any]:
@@ -226,36 +179,27 @@ def run_one(
     record of the run, without the invoking command."""
     if spec.torch_threads:
         torch.set_num_threads(spec.torch_threads)
-    warm_up()
+    # Pay one-off lazy imports outside the clocks: a torch optimizer's first construction imports
+    # torch._dynamo (about a second), which would land in whichever library built one first.
+    torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))])
     load_start = load_average()
     tracker = Tracker(spec, log)
     try:
         extra = train(tracker)
     finally:
-        tracker.close()
-    return make_record(spec, tracker, extra, load_start)
-
-
-def make_record(
-    spec: Spec, tracker: Tracker, extra: dict[str, Any], load_start: list[float] | None = None
-) -> dict[str, Any]:
+        tracker.train.stop()
+        tracker.eval_env.close()
     solved = tracker.solved_at or {}
     train_wall, train_cpu = tracker.train.read()
-    steps = extra["total_steps_run"]
+    steps = extra.pop("total_steps_run")
     means = [e[1] for e in tracker.evaluations]
     return {
         "format": RECORD_FORMAT,
-        "lib": spec.lib,
-        "variant": spec.variant,
+        **{k: getattr(spec, k) for k in ("lib", "variant", "seed", "threshold")},
         "env": spec.env_id,
-        "seed": spec.seed,
-        "threshold": spec.threshold,
         "solved": tracker.solved_at is not None,
-        "steps_to_solve": solved.get("step"),
-        "wall_s_to_solve": solved.get("wall_s"),
-        "cpu_s_to_solve": solved.get("cpu_s"),
-        "wall_s_to_solve_incl_eval": solved.get("wall_s_incl_eval"),
-        "cpu_s_to_solve_incl_eval": solved.get("cpu_s_incl_eval"),
+        **{f"{k}_to_solve": solved.get(k) for k in ("steps", "wall_s", "cpu_s")},
+        **{f"{k}_to_solve_incl_eval": solved.get(f"{k}_incl_eval") for k in ("wall_s", "cpu_s")},
         "stop_reason": tracker.stop_reason,
         "total_steps_run": steps,
         "train_wall_s": train_wall,
@@ -279,8 +223,8 @@ def make_record(
                 episode_seed(spec.seed, EVAL_STREAM, i) for i in range(spec.eval_episodes)
             ],
             "env": f"gymnasium.make({spec.env_id!r})",
-        },
-        **{k: v for k, v in extra.items() if k != "total_steps_run"},
+        },  # fmt: skip
+        **extra,
         "cwd": os.getcwd(),
         "versions": versions(),
         "git": git_state(),
