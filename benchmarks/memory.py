@@ -85,15 +85,15 @@ def main(argv: list[str] | None = None) -> int:
     samples: list[tuple[int, int, float]] = []
     previous, start = proc_status_mib("VmRSS"), time.perf_counter()
     last_time, last_step = start, 0
-    while trainer.step < a.steps:
-        trainer.run(max_steps=min(trainer.step + a.sample_every, a.steps))
+    while trainer.state.step < a.steps:
+        trainer.run(max_steps=min(trainer.state.step + a.sample_every, a.steps))
         gc.collect()
         now, rss = time.perf_counter(), proc_status_mib("VmRSS")
-        speed = (trainer.step - last_step) / max(now - last_time, 1e-9)
-        samples.append((trainer.step, len(buffer), rss))
-        print(f"{trainer.step:9,d} {len(buffer):9,d} {rss:9.1f} {rss - previous:+8.1f} "
+        speed = (trainer.state.step - last_step) / max(now - last_time, 1e-9)
+        samples.append((trainer.state.step, len(buffer), rss))
+        print(f"{trainer.state.step:9,d} {len(buffer):9,d} {rss:9.1f} {rss - previous:+8.1f} "
               f"{speed:8.0f}", flush=True)  # fmt: skip
-        previous, last_time, last_step = rss, now, trainer.step
+        previous, last_time, last_step = rss, now, trainer.state.step
     trainer.close()
     if tmp is not None:
         tmp.cleanup()

@@ -111,16 +111,16 @@ def run_ours(spec: Spec, config: Config, tracker: Tracker) -> dict[str, Any]:
     tracker.train.start()
     trainer = Trainer(config, run_dir=None)
     try:
-        tracker.act = trainer.agent.act
+        tracker.act = trainer.policy  # the live actor, deterministic, env units
         tracker.setup_wall_s = tracker.train.read()[0]
         while True:
             trainer.run(max_steps=min(tracker.next_eval, spec.max_steps))
-            if tracker.evaluate(trainer.step):
+            if tracker.evaluate(trainer.state.step):
                 break
     finally:
         tracker.train.stop()
         trainer.close()
-    return {"total_steps_run": trainer.step, "config": config.to_dict()}
+    return {"total_steps_run": trainer.state.step, "config": config.to_dict()}
 
 
 def run_sb3(spec: Spec, hp: dict[str, Any], tracker: Tracker) -> dict[str, Any]:

@@ -82,11 +82,11 @@ def run_ours(env_id: str, learning_starts: int, warmup: int, steps: int) -> floa
     trainer = Trainer(our_config(env_id, learning_starts, learning_starts + warmup + steps))
     try:
         trainer.run(max_steps=learning_starts + warmup)
-        updates = trainer.agent.updates
+        updates = trainer.state.updates
         with Timer(f"ours {env_id}") as timer:
             trainer.run(max_steps=learning_starts + warmup + steps)
-        assert trainer.step == learning_starts + warmup + steps
-        assert trainer.agent.updates - updates == steps, "one update per timed step"
+        assert trainer.state.step == learning_starts + warmup + steps
+        assert trainer.state.updates - updates == steps, "one update per timed step"
     finally:
         trainer.close()
     return steps / timer.elapsed

@@ -75,19 +75,15 @@ INTRO = f"""# Time to solve
 
 Training wall-clock seconds until the first periodic evaluation whose mean return over \
 deterministic episodes reaches the threshold, our DDPG (by preset/variant) against \
-Stable-Baselines3's DDPG with the RL Zoo's hyperparameters. Produced by \
-`benchmarks/time_to_solve.py`.
+Stable-Baselines3's DDPG with the RL Zoo's hyperparameters (`benchmarks/time_to_solve.py`).
 
-- Evaluation: every N env steps, on a separate `gymnasium.make(env)` environment, episode i of \
-seed s reset with `episode_seed(s, {EVAL_STREAM}, i)`: the same start states for both libraries.
-- Both clocks (wall `time.perf_counter`, CPU `time.process_time`) are paused during evaluations: \
-the figures are training time, environment and model construction included; "incl. eval" adds \
-the evaluations' time up to the solve.
-- Medians over seeds. A run that did not solve within its budget counts as infinitely slow, so a \
-median reads "not solved" unless more than half the runs solved.
-- SB3/ours is SB3's median over ours: above 1 ours is faster (the issue's aim: 2x).
-- steps/s: env steps run over training wall seconds, the random steps before learning starts \
-included; best eval: the best evaluation mean of the run (runs stop when solved)."""
+- Evaluation on a separate `gymnasium.make(env)`, episode i of seed s reset with \
+`episode_seed(s, {EVAL_STREAM}, i)` for both libraries; the wall (`time.perf_counter`) and CPU \
+(`time.process_time`) clocks pause during evaluations ("incl. eval" adds them up to the solve).
+- Medians over seeds; an unsolved run counts as infinitely slow ("not solved" unless more than \
+half solved). SB3/ours: SB3's median over ours, above 1 ours is faster (the issue's aim: 2x).
+- steps/s: env steps over training wall seconds, random steps included; best eval: the best \
+evaluation mean of the run (runs stop when solved)."""
 
 
 def env_section(env_id: str, threshold: float, groups: dict[tuple, Records]) -> list[str]:

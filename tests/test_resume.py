@@ -361,7 +361,7 @@ def test_chunked_run_equals_one_run() -> None:
     whole.run(max_steps=250)
     for stop in (100, 200, 250):
         chunked.run(max_steps=stop)
-    assert whole.step == chunked.step == 250
+    assert whole.state.step == chunked.state.step == 250
     for key, value in whole.agent.actor.state_dict().items():
         assert torch.equal(value, chunked.agent.actor.state_dict()[key]), key
     whole.close()
