@@ -1,96 +1,50 @@
 """Time to solve: wall-clock seconds of training until a policy reaches the task's return.
 
-One invocation trains one library on one environment for one or more seeds, one run after the
-other, and appends each finished run as one JSON line to a results file; independent runs can
-therefore be launched as separate processes side by side. `--summarize` turns results files into
-the markdown report: per environment and per library/variant each run's steps, wall seconds and
-CPU seconds to solve, their medians over seeds, and SB3's median divided by ours.
-
-Solved means: the first periodic evaluation whose mean return over `--eval-episodes`
-deterministic episodes reaches the threshold (Pendulum-v1: -200, LunarLanderContinuous-v3: 200).
-Every `--eval-every` env steps the policy plays those episodes on a separate `gymnasium.make(env)`
-environment, episode i reset with seed `episode_seed(seed, EVAL_STREAM, i)`: the same start states
-for both libraries and for every evaluation of a run. Both clocks (wall: `time.perf_counter`,
-CPU: `time.process_time`) are paused while an evaluation runs, so the figures are training time
-only (environment and model construction included, imports excluded); the totals including the
-evaluations are recorded too. A run stops when solved, at `--max-steps`, or at the first
-evaluation after `--max-seconds` of training wall time.
-
-  ours: our `Trainer` with a preset (`--preset`, by default the env's tuned one) and
-        `--set FIELD=VALUE` overrides of any config field (e.g. num_envs=4,
-        updates_per_step=0.5), named in the report by `--variant`.
-  sb3:  Stable-Baselines3's DDPG with the RL Zoo's published hyperparameters (ZOO_DDPG below).
-        Needs the `bench` extra: pip install -e ".[bench]".
+One invocation trains one library on one env for one or more seeds in turn, appending each
+finished run as one JSON line to --results (runs can go side by side in separate processes).
+Solved: the first evaluation (every --eval-every env steps over --eval-episodes deterministic
+episodes, clocks paused: runner.py) whose mean return reaches the threshold (Pendulum-v1 -200,
+LunarLanderContinuous-v3 200). `--summarize` writes the report (time_to_solve_report.py).
+  ours: our `Trainer` with a preset (by default the env's tuned one) and --set overrides.
+  sb3:  SB3's DDPG with the RL Zoo's hyperparameters (ZOO_DDPG); needs the `bench` extra.
 
     python benchmarks/time_to_solve.py --lib ours --env Pendulum-v1 --seeds 0 1 2
-    python benchmarks/time_to_solve.py --lib sb3 --env Pendulum-v1 --seeds 0 1 2
     python benchmarks/time_to_solve.py --lib ours --env Pendulum-v1 --seeds 0 1 2 \\
         --set num_envs=4 updates_per_step=0.5 --variant num_envs=4,utd=0.5
     python benchmarks/time_to_solve.py --summarize benchmarks/results/time_to_solve.jsonl \\
         --out docs/time-to-solve.md
-    # a quick check (seconds):
-    python benchmarks/time_to_solve.py --lib ours --env Pendulum-v1 --max-steps 1500 \\
-        --eval-every 500 --eval-episodes 2 --results /tmp/tts.jsonl
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
-import dataclasses
-import datetime
 import difflib
-import fcntl
-import json
-import math
-import os
-import platform
-import shlex
-import statistics
-import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-import gymnasium as gym
-import numpy as np
-import torch
-from machine import cpu_count, cpu_model  # benchmarks/machine.py, beside this script
+from common import append_record, command, invocation
+from runner import Spec, Tracker, our_config, run_one, run_ours, run_sb3
 
-from ddpg import __version__ as ddpg_version
-from ddpg.config import Config, check_keys, parse_value
-from ddpg.envs import episode_seed
+from ddpg.config import check_keys, parse_value
 from ddpg.errors import ConfigError
-from ddpg.evaluation import evaluate
-from ddpg.presets import PRESETS, preset_config
+from ddpg.presets import PRESETS
 
-REPO = Path(__file__).resolve().parent.parent
 DEFAULT_RESULTS = Path(__file__).resolve().parent / "results" / "time_to_solve.jsonl"
-# Reset-seed stream of these evaluations, apart from ddpg.envs' training (0), periodic (1) and
-# final (2) evaluation streams: episode i of every evaluation of seed s starts from
-# episode_seed(s, EVAL_STREAM, i), whichever library is evaluated.
-EVAL_STREAM = 10
-RECORD_FORMAT = 1
 
 
-@dataclasses.dataclass(frozen=True)
-class EnvDefaults:
+class EnvDefaults(NamedTuple):
     threshold: float
     eval_every: int
-    max_steps: int
+    max_steps: int  # the RL Zoo's n_timesteps for DDPG on the task
     preset: str
 
 
-ENVS: dict[str, EnvDefaults] = {
-    # Budgets are the RL Zoo's n_timesteps for DDPG on these tasks.
-    "Pendulum-v1": EnvDefaults(
-        threshold=-200.0, eval_every=1_000, max_steps=20_000, preset="pendulum"
-    ),
-    "LunarLanderContinuous-v3": EnvDefaults(
-        threshold=200.0, eval_every=5_000, max_steps=300_000, preset="lunarlander"
-    ),
+ENVS = {
+    "Pendulum-v1": EnvDefaults(-200.0, 1_000, 20_000, "pendulum"),
+    "LunarLanderContinuous-v3": EnvDefaults(200.0, 5_000, 300_000, "lunarlander"),
 }
 
 # RL Baselines3 Zoo's tuned DDPG hyperparameters, from DLR-RM/rl-baselines3-zoo,
@@ -99,9 +53,8 @@ ENVS: dict[str, EnvDefaults] = {
 # (keys Pendulum-v0 and LunarLanderContinuous-v2, e.g. commit 1159e2840a3d, and the sb3/ddpg-*
 # models on the Hugging Face Hub) had the same values except train_freq [1, "episode"] with
 # gradient_steps -1 (all of an episode's updates at its end).
-ZOO_SOURCE = (
-    "DLR-RM/rl-baselines3-zoo hyperparams/ddpg.yml @ 208b6fdf3a9aa24de44b2e068c6e5f6a07d97fcc"
-)
+ZOO_SOURCE = "DLR-RM/rl-baselines3-zoo hyperparams/ddpg.yml @ "
+ZOO_SOURCE += "208b6fdf3a9aa24de44b2e068c6e5f6a07d97fcc"
 _ZOO_SHARED: dict[str, Any] = {  # the file gives both tasks these same values
     "policy": "MlpPolicy",
     "gamma": 0.98,
@@ -120,272 +73,48 @@ ZOO_DDPG: dict[str, dict[str, Any]] = {
 }
 # SB3 DDPG defaults the zoo entries rely on, recorded so that the report shows every value.
 SB3_DEFAULTS = {"batch_size": 256, "tau": 0.005}
-
-# Config fields the benchmark sets itself; `--set` may not touch them.
-FORCED_FIELDS = (
-    "env_id",
-    "seed",
-    "total_steps",
-    "episodes",
-    "eval_every",
-    "target_return",
-    "checkpoint_every",
-    "tensorboard",
-    "torch_threads",
-)
+# Config fields the benchmark sets itself; --set may not touch them.
+FORCED_FIELDS = ("env_id", "seed", "total_steps", "episodes", "eval_every", "target_return")
+FORCED_FIELDS += ("checkpoint_every", "tensorboard", "torch_threads")
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(
-        prog="time_to_solve.py",
-        description=__doc__.split("\n\n")[0],
-        epilog="Run with --help for options; the module docstring has examples.",
-    )
-    p.add_argument("--lib", choices=("ours", "sb3"), help="library to train")
-    p.add_argument("--env", default="Pendulum-v1", help=f"env id ({', '.join(ENVS)})")
-    p.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds, run in turn (0)")
-    p.add_argument(
-        "--threshold",
-        type=float,
-        help="mean evaluation return that counts as solved (Pendulum-v1 -200, "
-        "LunarLanderContinuous-v3 200)",
-    )
-    p.add_argument(
-        "--eval-every",
-        type=int,
-        help="env steps between evaluations (Pendulum-v1 1000, LunarLanderContinuous-v3 5000)",
-    )
-    p.add_argument("--eval-episodes", type=int, default=10, help="episodes per evaluation (10)")
-    p.add_argument(
-        "--max-steps",
-        type=int,
-        help="step budget (the zoo's n_timesteps: Pendulum-v1 20000, "
-        "LunarLanderContinuous-v3 300000)",
-    )
-    p.add_argument(
-        "--max-seconds",
-        type=float,
-        help="stop at the first evaluation after this much training wall time (none)",
-    )
-    p.add_argument(
-        "--torch-threads",
-        type=int,
-        default=1,
-        help="torch.set_num_threads for both libraries (1; 0: torch's default)",
-    )
-    p.add_argument(
-        "--preset",
-        help="ours: preset to start from (Pendulum-v1: pendulum, "
-        "LunarLanderContinuous-v3: lunarlander)",
-    )
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        nargs="+",
-        action="extend",
-        default=[],
-        metavar="FIELD=VALUE",
-        help="ours: config overrides, e.g. --set num_envs=4 updates_per_step=0.5",
-    )
-    p.add_argument(
-        "--variant",
-        help="label of this configuration in the report (ours: 'preset', or the overrides; "
-        "sb3: 'zoo')",
-    )
-    p.add_argument(
-        "--results",
-        type=Path,
-        default=DEFAULT_RESULTS,
-        help="JSON-lines file each finished run is appended to "
-        "(benchmarks/results/time_to_solve.jsonl)",
-    )
-    p.add_argument(
-        "--summarize",
-        type=Path,
-        nargs="+",
-        metavar="RESULTS",
-        help="write the report of these results files instead of training",
-    )
-    p.add_argument("--out", type=Path, help="with --summarize: also write the report here")
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="time_to_solve.py", description=__doc__.split("\n\n")[0])
+    add = p.add_argument
+    add("--lib", choices=("ours", "sb3"), help="library to train")
+    add("--env", default="Pendulum-v1", help=f"env id ({', '.join(ENVS)})")
+    add("--seeds", type=int, nargs="+", default=[0], help="seeds, run in turn (0)")
+    add("--threshold", type=float, help="mean evaluation return that counts as solved (per env)")
+    add("--eval-every", type=int, help="env steps between evaluations (per env: 1000, 5000)")
+    add("--eval-episodes", type=int, default=10, help="episodes per evaluation (10)")
+    add("--max-steps", type=int, help="step budget (per env: the zoo's n_timesteps)")
+    add("--max-seconds", type=float, help="stop at the first evaluation after this much training")
+    add("--torch-threads", type=int, default=1, help="for both libraries (1; 0: torch's default)")
+    add("--preset", help="ours: preset to start from (per env: pendulum, lunarlander)")
+    add("--set", dest="overrides", nargs="+", action="extend", default=[], metavar="FIELD=VALUE",
+        help="ours: config overrides, e.g. --set num_envs=4 updates_per_step=0.5")  # fmt: skip
+    add("--variant", help="label in the report (ours: 'preset' or the overrides; sb3: 'zoo')")
+    add("--results", type=Path, default=DEFAULT_RESULTS, help="JSON-lines file runs append to")
+    add("--summarize", type=Path, nargs="+", metavar="RESULTS", help="report these results files")
+    add("--out", type=Path, help="with --summarize: also write the report here")
     args = p.parse_args(argv)
     if args.summarize is None and args.lib is None:
         p.error("give --lib (to train) or --summarize (to report)")
     if args.summarize is not None:
         return args
-    if args.env not in ENVS and (
-        args.threshold is None or args.eval_every is None or args.max_steps is None
-    ):
-        p.error(
-            f"{args.env}: not one of {', '.join(ENVS)}; give --threshold, --eval-every and "
-            "--max-steps"
-        )
+    if args.env not in ENVS and None in (args.threshold, args.eval_every, args.max_steps):
+        p.error(f"{args.env}: not one of {', '.join(ENVS)}; give --threshold, --eval-every and "
+                "--max-steps")  # fmt: skip
     if args.lib == "sb3" and (args.preset or args.overrides):
         p.error("--preset and --set configure ours; sb3 runs use the zoo's hyperparameters")
     for name in ("eval_every", "eval_episodes", "max_steps"):
-        value = getattr(args, name)
-        if value is not None and value < 1:
+        if (getattr(args, name) or 1) < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1")
     if args.torch_threads < 0:
         p.error("--torch-threads must be >= 0")
     return args
 
 
-# -- machine and versions ----------------------------------------------------------------------
-def versions() -> dict[str, str]:
-    try:
-        import stable_baselines3
-
-        sb3: str | None = stable_baselines3.__version__
-    except ImportError:
-        sb3 = None
-    return {
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "gymnasium": gym.__version__,
-        "numpy": np.__version__,
-        "stable-baselines3": sb3 or "not installed",
-        "ddpg": ddpg_version,
-    }
-
-
-def git_state() -> dict[str, Any] | None:
-    """HEAD and whether src/ differs from it (read-only: no index refresh, no lock)."""
-
-    def git(*args: str) -> str:
-        return subprocess.run(
-            ["git", "--no-optional-locks", *args],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
-
-    try:
-        head = git("rev-parse", "HEAD")
-        dirty = git("status", "--porcelain", "--", "src")
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return {"commit": head, "src_modified": bool(dirty)}
-
-
-def load_average() -> list[float] | None:
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except OSError:
-        return None
-
-
-# -- clocks and the evaluation schedule ---------------------------------------------------------
-class Clock:
-    """Wall and CPU seconds accumulated over the intervals between start() and stop()."""
-
-    def __init__(self) -> None:
-        self.wall = 0.0
-        self.cpu = 0.0
-        self._since: tuple[float, float] | None = None
-
-    @property
-    def running(self) -> bool:
-        return self._since is not None
-
-    def start(self) -> None:
-        if self._since is None:
-            self._since = (time.perf_counter(), time.process_time())
-
-    def stop(self) -> None:
-        if self._since is not None:
-            wall, cpu = self.read()
-            self.wall, self.cpu, self._since = wall, cpu, None
-
-    def read(self) -> tuple[float, float]:
-        if self._since is None:
-            return self.wall, self.cpu
-        return (
-            self.wall + time.perf_counter() - self._since[0],
-            self.cpu + time.process_time() - self._since[1],
-        )
-
-
-@dataclasses.dataclass
-class Spec:
-    """What one run is: library, variant, task, seed, budget and evaluation protocol."""
-
-    lib: str
-    variant: str
-    env_id: str
-    seed: int
-    threshold: float
-    eval_every: int
-    eval_episodes: int
-    max_steps: int
-    max_seconds: float | None
-    torch_threads: int
-
-
-class Tracker:
-    """The training clock, paused around each evaluation, and the solve bookkeeping."""
-
-    def __init__(self, spec: Spec, log: Callable[[str], None] = print) -> None:
-        self.spec = spec
-        self.log = log
-        self.train = Clock()
-        self.eval = Clock()
-        self.act: Callable[[np.ndarray], np.ndarray] | None = None
-        self.eval_env = gym.make(spec.env_id)
-        self.next_eval = spec.eval_every
-        self.evaluations: list[list[float]] = []  # [step, mean return, training wall s so far]
-        self.solved_at: dict[str, float] | None = None
-        self.stop_reason: str | None = None
-        self.last_step = 0
-        self.setup_wall_s: float | None = None  # of the training wall time: env and model
-
-    def due(self, step: int) -> bool:
-        return step >= self.next_eval
-
-    def evaluate(self, step: int) -> bool:
-        """Evaluate at env step `step` with the training clock paused; True: stop training (the
-        training clock then stays stopped)."""
-        assert self.act is not None
-        self.train.stop()
-        wall, cpu = self.train.read()
-        self.eval.start()
-        result = evaluate(
-            self.act, self.eval_env, self.spec.eval_episodes, self.spec.seed, EVAL_STREAM
-        )
-        self.eval.stop()
-        self.last_step = step
-        self.evaluations.append([step, result.mean, wall])
-        s = self.spec
-        self.log(
-            f"{s.lib}/{s.variant} {s.env_id} seed {s.seed}: step {step:7d} | eval mean "
-            f"{result.mean:8.1f} | training {wall:7.1f} s wall, {cpu:7.1f} s CPU"
-        )
-        if result.mean >= s.threshold and self.solved_at is None:
-            self.solved_at = {
-                "step": step,
-                "wall_s": wall,
-                "cpu_s": cpu,
-                "wall_s_incl_eval": wall + self.eval.wall,
-                "cpu_s_incl_eval": cpu + self.eval.cpu,
-            }
-            self.stop_reason = "solved"
-        elif step >= s.max_steps:
-            self.stop_reason = "max_steps"
-        elif s.max_seconds is not None and wall >= s.max_seconds:
-            self.stop_reason = "max_seconds"
-        self.next_eval = (step // s.eval_every + 1) * s.eval_every
-        if self.stop_reason is not None:
-            return True
-        self.train.start()
-        return False
-
-    def close(self) -> None:
-        self.train.stop()
-        self.eval_env.close()
-
-
-# -- ours ----------------------------------------------------------------------------------------
 def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
     """`FIELD=VALUE` strings to typed config values, with the CLI's parser (never evaluated)."""
     out: dict[str, Any] = {}
@@ -404,48 +133,6 @@ def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
     return out
 
 
-def our_config(preset: str, overrides: dict[str, Any], spec: Spec) -> Config:
-    """The preset, then the overrides, then what the benchmark needs: no periodic evaluation,
-    checkpoints, TensorBoard or early stop of the Trainer's own; budget and seed from the spec."""
-    return preset_config(preset, **overrides).replace(
-        env_id=spec.env_id,
-        seed=spec.seed,
-        total_steps=spec.max_steps,
-        episodes=None,
-        eval_every=0,
-        target_return=None,
-        checkpoint_every=0,
-        tensorboard=False,
-        torch_threads=spec.torch_threads,
-    )
-
-
-def run_ours(spec: Spec, preset: str, overrides: dict[str, Any], tracker: Tracker) -> dict:
-    from ddpg.train import Trainer
-
-    config = our_config(preset, overrides, spec)
-    tracker.train.start()
-    trainer = Trainer(config, run_dir=None)
-    try:
-        tracker.act = trainer.agent.act
-        tracker.setup_wall_s = tracker.train.read()[0]
-        while True:
-            trainer.run(max_steps=min(tracker.next_eval, spec.max_steps))
-            if tracker.evaluate(trainer.step):
-                break
-        steps = trainer.step
-    finally:
-        tracker.train.stop()
-        trainer.close()
-    return {
-        "total_steps_run": steps,
-        "config": config.to_dict(),
-        "preset": preset,
-        "overrides": overrides,
-    }
-
-
-# -- Stable-Baselines3 -------------------------------------------------------------------------
 def zoo_hyperparameters(env_id: str) -> tuple[dict[str, Any], str | None]:
     """The zoo's entry for `env_id`, or the closest one with a note saying so."""
     if env_id in ZOO_DDPG:
@@ -455,219 +142,45 @@ def zoo_hyperparameters(env_id: str) -> tuple[dict[str, Any], str | None]:
     return copy.deepcopy(ZOO_DDPG[close[0]]), note
 
 
-def run_sb3(spec: Spec, tracker: Tracker) -> dict:
-    from stable_baselines3 import DDPG
-    from stable_baselines3.common.callbacks import BaseCallback
-    from stable_baselines3.common.noise import NormalActionNoise, OrnsteinUhlenbeckActionNoise
-
-    zoo, note = zoo_hyperparameters(spec.env_id)
-    hp = {**SB3_DEFAULTS, **zoo}
-
-    class EvalCallback(BaseCallback):
-        """Evaluates at the start of a rollout, i.e. after the updates of the steps so far
-        (as ours, which evaluates after a step's updates); a solve stops training at the next
-        step, before that step is stored or trained on."""
-
-        stop = False
-
-        def _on_rollout_start(self) -> None:
-            if not self.stop and tracker.due(self.num_timesteps):
-                self.stop = tracker.evaluate(self.num_timesteps)
-
-        def _on_step(self) -> bool:
-            return not self.stop
-
-        def _on_training_end(self) -> None:
-            # The budget's last rollout ends without a next rollout start.
-            if not self.stop and tracker.last_step != self.num_timesteps:
-                self.stop = tracker.evaluate(self.num_timesteps)
-
-    tracker.train.start()
-    env = gym.make(spec.env_id)
-    n_actions = env.action_space.shape[0]
-    noise_cls = {"normal": NormalActionNoise, "ornstein-uhlenbeck": OrnsteinUhlenbeckActionNoise}
-    # As the zoo builds it: sigma = noise_std in SB3's [-1, 1] action scale.
-    action_noise = noise_cls[hp["noise_type"]](
-        mean=np.zeros(n_actions), sigma=hp["noise_std"] * np.ones(n_actions)
-    )
-    train_freq = hp["train_freq"]
-    model = DDPG(
-        hp["policy"],
-        env,
-        learning_rate=hp["learning_rate"],
-        buffer_size=hp["buffer_size"],
-        learning_starts=hp["learning_starts"],
-        batch_size=hp["batch_size"],
-        tau=hp["tau"],
-        gamma=hp["gamma"],
-        train_freq=tuple(train_freq) if isinstance(train_freq, list) else train_freq,
-        gradient_steps=hp["gradient_steps"],
-        action_noise=action_noise,
-        policy_kwargs=copy.deepcopy(hp["policy_kwargs"]),  # SB3 adds keys to it
-        seed=spec.seed,
-        device="cpu",
-        verbose=0,
-    )
-    tracker.act = lambda o: model.predict(o, deterministic=True)[0]
-    tracker.setup_wall_s = tracker.train.read()[0]
-    callback = EvalCallback()
-    try:
-        model.learn(total_timesteps=spec.max_steps, callback=callback)
-    finally:
-        tracker.train.stop()
-        model.env.close()
-    return {
-        "total_steps_run": tracker.last_step,
-        "hyperparameters": hp,
-        "hyperparameters_source": ZOO_SOURCE,
-        "hyperparameters_note": note,
-    }
-
-
-# -- one run, one record -------------------------------------------------------------------------
-def warm_up() -> None:
-    """Pay one-off lazy imports outside the clocks: a torch optimizer's first construction
-    imports torch._dynamo (about a second), which would otherwise land in the first run of a
-    process only, and in whichever library built an optimizer first."""
-    torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))])
-
-
-def run_one(spec: Spec, args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
-    if spec.torch_threads:
-        torch.set_num_threads(spec.torch_threads)
-    warm_up()
-    load_start = load_average()
-    tracker = Tracker(spec)
-    try:
-        if spec.lib == "ours":
-            preset = args.preset or ENVS[spec.env_id].preset
-            extra = run_ours(spec, preset, parse_overrides(args.overrides), tracker)
-        else:
-            extra = run_sb3(spec, tracker)
-    finally:
-        tracker.close()
-    return make_record(spec, tracker, extra, argv, load_start)
-
-
-def make_record(
-    spec: Spec,
-    tracker: Tracker,
-    extra: dict[str, Any],
-    argv: list[str],
-    load_start: list[float] | None = None,
-) -> dict[str, Any]:
-    solved = tracker.solved_at or {}
-    train_wall, train_cpu = tracker.train.read()
-    steps = extra["total_steps_run"]
-    means = [e[1] for e in tracker.evaluations]
-    return {
-        "format": RECORD_FORMAT,
-        "lib": spec.lib,
-        "variant": spec.variant,
-        "env": spec.env_id,
-        "seed": spec.seed,
-        "threshold": spec.threshold,
-        "solved": tracker.solved_at is not None,
-        "steps_to_solve": solved.get("step"),
-        "wall_s_to_solve": solved.get("wall_s"),
-        "cpu_s_to_solve": solved.get("cpu_s"),
-        "wall_s_to_solve_incl_eval": solved.get("wall_s_incl_eval"),
-        "cpu_s_to_solve_incl_eval": solved.get("cpu_s_incl_eval"),
-        "stop_reason": tracker.stop_reason,
-        "total_steps_run": steps,
-        "train_wall_s": train_wall,
-        "train_cpu_s": train_cpu,
-        "setup_wall_s": tracker.setup_wall_s,
-        "eval_wall_s": tracker.eval.wall,
-        "eval_cpu_s": tracker.eval.cpu,
-        "total_wall_s": train_wall + tracker.eval.wall,
-        "total_cpu_s": train_cpu + tracker.eval.cpu,
-        "steps_per_s": steps / train_wall if train_wall > 0 else None,
-        "best_eval_mean": max(means) if means else None,
-        "last_eval_mean": means[-1] if means else None,
-        "evaluations": tracker.evaluations,
-        "budget": {"max_steps": spec.max_steps, "max_seconds": spec.max_seconds},
-        "eval_protocol": {
-            "every": spec.eval_every,
-            "episodes": spec.eval_episodes,
-            "seed": spec.seed,
-            "stream": EVAL_STREAM,
-            "reset_seeds": [
-                episode_seed(spec.seed, EVAL_STREAM, i) for i in range(spec.eval_episodes)
-            ],
-            "env": f"gymnasium.make({spec.env_id!r})",
-        },
-        **{k: v for k, v in extra.items() if k != "total_steps_run"},
-        "argv": argv,
-        "command": "python " + shlex.join(argv),
-        "cwd": os.getcwd(),
-        "versions": versions(),
-        "git": git_state(),
-        "cpu": cpu_model(),
-        "cpu_count": cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "torch_threads_flag": spec.torch_threads,
-        "load_average_start": load_start,
-        "load_average_end": load_average(),
-        "hostname": platform.node(),
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-    }
-
-
-def append_record(path: Path, record: dict[str, Any]) -> None:
-    """Append one JSON line under an exclusive lock, so parallel runs never interleave."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    line = json.dumps(record, allow_nan=False) + "\n"
-    with open(path, "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            f.write(line)
-            f.flush()
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
 def default_variant(lib: str, preset: str | None, env_id: str, overrides: list[str]) -> str:
     if lib == "sb3":
         return "zoo"
     parts = []
     if preset and (env_id not in ENVS or preset != ENVS[env_id].preset):
         parts.append(f"preset={preset}")
-    parts += overrides
-    return ",".join(parts) or "preset"
+    return ",".join(parts + overrides) or "preset"
+
+
+def trainer(spec: Spec, preset: str, overrides: dict) -> Callable[[Tracker], dict[str, Any]]:
+    """The run function of `spec`'s library, its settings bound and recorded."""
+    if spec.lib == "ours":
+        config = our_config(preset, overrides, spec)
+        extra = {"preset": preset, "overrides": overrides}
+        return lambda tracker: run_ours(spec, config, tracker) | extra
+    zoo, note = zoo_hyperparameters(spec.env_id)
+    hp = {**SB3_DEFAULTS, **zoo}
+    extra = {"hyperparameters_source": ZOO_SOURCE, "hyperparameters_note": note}
+    return lambda tracker: run_sb3(spec, hp, tracker) | extra
 
 
 def train_main(args: argparse.Namespace, argv: list[str]) -> int:
     env = ENVS.get(args.env)
-    if args.lib == "ours":
-        preset = args.preset or (env.preset if env else None)
-        if preset is None or preset not in PRESETS:
-            print(f"time_to_solve.py: give --preset (one of {', '.join(PRESETS)})", file=sys.stderr)
-            return 2
+    preset = args.preset or (env.preset if env else None)
+    if args.lib == "ours" and preset not in PRESETS:
+        print(f"time_to_solve.py: give --preset (one of {', '.join(PRESETS)})", file=sys.stderr)
+        return 2
     variant = args.variant or default_variant(args.lib, args.preset, args.env, args.overrides)
-    specs = [
-        Spec(
-            lib=args.lib,
-            variant=variant,
-            env_id=args.env,
-            seed=seed,
-            threshold=args.threshold if args.threshold is not None else env.threshold,
-            eval_every=args.eval_every or env.eval_every,
-            eval_episodes=args.eval_episodes,
-            max_steps=args.max_steps or env.max_steps,
-            max_seconds=args.max_seconds,
-            torch_threads=args.torch_threads,
-        )
-        for seed in args.seeds
-    ]
-    if args.lib == "ours":
-        try:  # refuse bad overrides and invalid configs before any run starts
-            our_config(preset, parse_overrides(args.overrides), specs[0])
-        except ConfigError as exc:
-            print(f"time_to_solve.py: {exc}", file=sys.stderr)
-            return 2
-    for spec in specs:
-        record = run_one(spec, args, argv)
+    threshold = args.threshold if args.threshold is not None else env.threshold
+    every, budget = args.eval_every or env.eval_every, args.max_steps or env.max_steps
+    specs = [Spec(args.lib, variant, args.env, seed, threshold, every, args.eval_episodes, budget,
+                  args.max_seconds, args.torch_threads) for seed in args.seeds]  # fmt: skip
+    try:  # refuse bad overrides and invalid configs before any run starts
+        runs = [trainer(spec, preset, parse_overrides(args.overrides)) for spec in specs]
+    except ConfigError as exc:
+        print(f"time_to_solve.py: {exc}", file=sys.stderr)
+        return 2
+    for spec, train in zip(specs, runs, strict=True):
+        record = run_one(spec, train) | {"argv": argv, "command": command(argv)}
         append_record(args.results, record)
         outcome = (
             f"solved at step {record['steps_to_solve']} after {record['wall_s_to_solve']:.1f} s "
@@ -683,270 +196,14 @@ def train_main(args: argparse.Namespace, argv: list[str]) -> int:
     return 0
 
 
-# -- summary -------------------------------------------------------------------------------------
-def read_records(paths: Iterable[Path]) -> list[dict[str, Any]]:
-    records = []
-    for path in paths:
-        with open(path) as f:
-            for n, line in enumerate(f, 1):
-                if line.strip():
-                    try:
-                        records.append(json.loads(line))
-                    except ValueError:
-                        print(f"time_to_solve.py: {path}:{n}: not JSON, skipped", file=sys.stderr)
-    return records
-
-
-def median(values: list[float]) -> float:
-    """Median where an unsolved run counts as infinitely slow: it is finite only when more
-    than half the runs solved (and, with an even count, both middle ones)."""
-    return statistics.median(values) if values else math.nan
-
-
-def to_solve(records: list[dict[str, Any]], key: str) -> list[float]:
-    """`key` of each run, infinity for a run that did not solve."""
-    return [float(r[key]) if r["solved"] else math.inf for r in records]
-
-
-def ratio(sb3: float, ours: float) -> float:
-    """SB3's median over ours: > 1 means ours is faster; inf when only ours solved."""
-    if math.isnan(sb3) or math.isnan(ours) or math.isinf(ours):
-        return math.nan
-    if ours == 0:
-        return math.inf
-    return sb3 / ours
-
-
-def group_stats(records: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
-        "runs": len(records),
-        "solved": sum(r["solved"] for r in records),
-        "steps": median(to_solve(records, "steps_to_solve")),
-        "wall": median(to_solve(records, "wall_s_to_solve")),
-        "cpu": median(to_solve(records, "cpu_s_to_solve")),
-        "wall_incl_eval": median(to_solve(records, "wall_s_to_solve_incl_eval")),
-        "steps_per_s": median([r["steps_per_s"] for r in records if r["steps_per_s"]]),
-        "best_eval": median(
-            [r["best_eval_mean"] for r in records if r["best_eval_mean"] is not None]
-        ),
-    }
-
-
-Groups = dict[tuple[str, str], list[dict[str, Any]]]
-
-
-def group(records: list[dict[str, Any]]) -> dict[tuple[str, float], Groups]:
-    """(env, threshold) -> (lib, variant) -> runs sorted by seed; sections and groups in
-    first-seen order, SB3 after ours."""
-    out: dict[tuple[str, float], Groups] = {}
-    for r in records:
-        section = out.setdefault((r["env"], r["threshold"]), {})
-        section.setdefault((r["lib"], r["variant"]), []).append(r)
-    for key, groups in out.items():
-        ordered = sorted(groups.items(), key=lambda kv: kv[0][0] == "sb3")
-        out[key] = {k: sorted(v, key=lambda r: r["seed"]) for k, v in ordered}
-    return out
-
-
-def fmt(x: float | None, digits: int = 1, unsolved: str = "not solved") -> str:
-    if x is None:
-        return "-"
-    if isinstance(x, float) and math.isnan(x):
-        return "-"
-    if isinstance(x, float) and math.isinf(x):
-        return unsolved
-    if digits == 0:
-        return f"{x:,.0f}"
-    return f"{x:,.{digits}f}"
-
-
-def fmt_ratio(x: float) -> str:
-    if math.isnan(x):
-        return "-"
-    if math.isinf(x):
-        return "SB3 not solved"
-    return f"{x:.2f}x"
-
-
-def budget_text(r: dict[str, Any]) -> str:
-    b = r["budget"]
-    text = f"{b['max_steps']:,} steps"
-    if b.get("max_seconds"):
-        text += f" / {b['max_seconds']:g} s"
-    return text
-
-
-def config_text(r: dict[str, Any]) -> str:
-    if r["lib"] == "sb3":
-        hp = ", ".join(f"{k}={v}" for k, v in r["hyperparameters"].items())
-        text = f"SB3 DDPG, {hp} (from {r['hyperparameters_source']})"
-        if r.get("hyperparameters_note"):
-            text += f"; NOTE: {r['hyperparameters_note']}"
-        return text
-    defaults = {f.name: f.default for f in dataclasses.fields(Config)}
-    skip = {"seed", "env_id"}
-    changed = ", ".join(
-        f"{k}={v}"
-        for k, v in r["config"].items()
-        if k not in skip and (k not in defaults or defaults[k] != v)
-    )
-    overrides = ", ".join(f"{k}={v}" for k, v in r["overrides"].items()) or "none"
-    return (
-        f"preset `{r['preset']}`, --set overrides: {overrides}; resolved config (fields that "
-        f"differ from Config's defaults): {changed}"
-    )
-
-
-def summarize(records: list[dict[str, Any]], summarize_command: str | None = None) -> str:
-    out = [
-        "# Time to solve",
-        "",
-        "Training wall-clock seconds until the first periodic evaluation whose mean return over "
-        "deterministic episodes reaches the threshold, our DDPG (by preset/variant) against "
-        "Stable-Baselines3's DDPG with the RL Zoo's hyperparameters. Produced by "
-        "`benchmarks/time_to_solve.py`.",
-        "",
-        "- Evaluation: every N env steps, on a separate `gymnasium.make(env)` environment, "
-        f"episode i of seed s reset with `episode_seed(s, {EVAL_STREAM}, i)`: the same start "
-        "states for both libraries.",
-        "- Both clocks (wall `time.perf_counter`, CPU `time.process_time`) are paused during "
-        "evaluations: the figures are training time, environment and model construction "
-        'included; "incl. eval" adds the evaluations\' time up to the solve.',
-        "- Medians over seeds. A run that did not solve within its budget counts as infinitely "
-        'slow, so a median reads "not solved" unless more than half the runs solved.',
-        "- SB3/ours is SB3's median over ours: above 1 ours is faster (the issue's aim: 2x).",
-        "- steps/s: env steps run over training wall seconds, the random steps before learning "
-        "starts included; best eval: the best evaluation mean of the run (runs stop when "
-        "solved).",
-    ]
-    grouped = group(records)
-    for (env_id, threshold), groups in grouped.items():
-        stats = {key: group_stats(runs) for key, runs in groups.items()}
-        sb3_keys = [k for k in groups if k[0] == "sb3"]
-        ref = ("sb3", "zoo") if ("sb3", "zoo") in groups else (sb3_keys[0] if sb3_keys else None)
-        protocols = sorted(
-            {
-                (r["eval_protocol"]["every"], r["eval_protocol"]["episodes"])
-                for runs in groups.values()
-                for r in runs
-            }
-        )
-        out += [
-            "",
-            f"## {env_id}, threshold {threshold:g}",
-            "",
-            "Evaluation every "
-            + "; ".join(f"{e:,} steps over {n} episodes" for e, n in protocols)
-            + ".",
-            "",
-            "| library | variant | solved | median steps to solve | median wall s | median CPU s "
-            "| median wall s incl. eval | median steps/s | median best eval "
-            + ("| SB3/ours wall | SB3/ours CPU | SB3/ours steps " if ref else "")
-            + "|",
-            "|---|---|---:|---:|---:|---:|---:|---:|---:"
-            + ("|---:|---:|---:" if ref else "")
-            + "|",
-        ]
-        for (lib, variant), s in stats.items():
-            row = (
-                f"| {lib} | {variant} | {s['solved']}/{s['runs']} | {fmt(s['steps'], 0)} "
-                f"| {fmt(s['wall'])} | {fmt(s['cpu'])} | {fmt(s['wall_incl_eval'])} "
-                f"| {fmt(s['steps_per_s'], 0)} | {fmt(s['best_eval'])} "
-            )
-            if ref:
-                if lib == "ours":
-                    r = stats[ref]
-                    row += (
-                        f"| {fmt_ratio(ratio(r['wall'], s['wall']))} "
-                        f"| {fmt_ratio(ratio(r['cpu'], s['cpu']))} "
-                        f"| {fmt_ratio(ratio(r['steps'], s['steps']))} "
-                    )
-                else:
-                    row += "| | | "
-            out.append(row + "|")
-        if ref:
-            out += ["", f"Ratios against SB3 variant `{ref[1]}`."]
-        out += [
-            "",
-            "| library | variant | seed | steps to solve | wall s to solve | CPU s to solve "
-            "| wall s incl. eval | steps/s | best eval | stopped | training wall s "
-            "| load avg start, end |",
-            "|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---|",
-        ]
-        for (lib, variant), runs in groups.items():
-            for r in runs:
-                unsolved = f"not solved within budget ({budget_text(r)})"
-                solved = r["solved"]
-                load = [r.get("load_average_start"), r.get("load_average_end")]
-                load_text = ", ".join(f"{x[0]:.2f}" if x else "-" for x in load)
-                out.append(
-                    f"| {lib} | {variant} | {r['seed']} "
-                    f"| {fmt(r['steps_to_solve'], 0) if solved else unsolved} "
-                    f"| {fmt(r['wall_s_to_solve']) if solved else '-'} "
-                    f"| {fmt(r['cpu_s_to_solve']) if solved else '-'} "
-                    f"| {fmt(r['wall_s_to_solve_incl_eval']) if solved else '-'} "
-                    f"| {fmt(r['steps_per_s'], 0)} | {fmt(r['best_eval_mean'])} "
-                    f"| {r['stop_reason']} at {r['total_steps_run']:,} "
-                    f"| {fmt(r['train_wall_s'])} | {load_text} |"
-                )
-        out += ["", "Configurations:", ""]
-        for (lib, variant), runs in groups.items():
-            texts = {config_text(r) for r in runs}
-            note = "" if len(texts) == 1 else f" ({len(texts)} different configurations!)"
-            for text in sorted(texts):
-                out.append(f"- {lib} / {variant}{note}: {text}")
-
-    out += ["", "## Machine and versions", ""]
-    machines = sorted({(r["cpu"], r["cpu_count"], r.get("hostname", "?")) for r in records})
-    for cpu, count, host in machines:
-        out.append(f"- CPU: {cpu} ({count} cores available), host {host}")
-    threads = sorted({(r["torch_threads"], r["torch_threads_flag"]) for r in records})
-    out.append(
-        "- torch threads: " + "; ".join(f"{t} (--torch-threads {flag})" for t, flag in threads)
-    )
-    for v in sorted({json.dumps(r["versions"], sort_keys=True) for r in records}):
-        out.append("- versions: " + ", ".join(f"{k} {x}" for k, x in json.loads(v).items()))
-    gits = sorted({(g["commit"][:12], g["src_modified"]) for r in records if (g := r.get("git"))})
-    for commit, modified in gits:
-        out.append(f"- code: commit {commit}" + (" with src/ modified" if modified else ""))
-    dates = sorted(r["date"] for r in records)
-    if dates:
-        out.append(f"- runs finished between {dates[0]} and {dates[-1]}")
-    out += ["", "## Commands", "", "```"]
-    seen: list[str] = []
-    for r in records:
-        if r["command"] not in seen:
-            seen.append(r["command"])
-    out += seen
-    if summarize_command:
-        out.append(summarize_command)
-    out.append("```")
-    return "\n".join(out) + "\n"
-
-
-def summarize_main(args: argparse.Namespace, argv: list[str]) -> int:
-    records = read_records(args.summarize)
-    if not records:
-        print(
-            "time_to_solve.py: no records in " + ", ".join(map(str, args.summarize)),
-            file=sys.stderr,
-        )
-        return 1
-    text = summarize(records, "python " + shlex.join(argv))
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text)
-    return 0
-
-
 def main(argv: list[str] | None = None) -> int:
-    script = os.path.relpath(__file__) if argv is not None else sys.argv[0]
-    full_argv = [script, *(sys.argv[1:] if argv is None else argv)]
+    full_argv = invocation(__file__, argv)
     args = parse_args(full_argv[1:])
-    if args.summarize is not None:
-        return summarize_main(args, full_argv)
-    return train_main(args, full_argv)
+    if args.summarize is None:
+        return train_main(args, full_argv)
+    from time_to_solve_report import report_main
+
+    return report_main(args.summarize, args.out, full_argv)
 
 
 if __name__ == "__main__":

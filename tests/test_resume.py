@@ -351,3 +351,18 @@ def test_resume_with_all_checkpoints_damaged_fails_in_one_line(
     assert "Traceback" not in err
     after = {str(p.relative_to(run_dir)): p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
     assert after == before, "a failed resume changed the run directory"
+
+
+def test_chunked_run_equals_one_run() -> None:
+    """Training in chunks (`run(max_steps=...)` called again, as the benchmarks do between
+    their evaluations) learns exactly what one call does."""
+    config = small_config(total_steps=300, learning_starts=50, buffer_size=300, batch_size=8)
+    whole, chunked = Trainer(config), Trainer(config)
+    whole.run(max_steps=250)
+    for stop in (100, 200, 250):
+        chunked.run(max_steps=stop)
+    assert whole.state.step == chunked.state.step == 250
+    for key, value in whole.agent.actor.state_dict().items():
+        assert torch.equal(value, chunked.agent.actor.state_dict()[key]), key
+    whole.close()
+    chunked.close()
