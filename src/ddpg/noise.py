@@ -65,8 +65,6 @@ class OrnsteinUhlenbeckNoise(GaussianNoise):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         x = np.asarray(state["x"], dtype=np.float64)
-        if x.size == self.x.size:  # checkpoints before vectorised runs held one 1-D row
-            x = x.reshape(self.x.shape)
         if x.shape != self.x.shape:
             raise ValueError(f"OU noise state has shape {x.shape}, expected {self.x.shape}")
         self.rng.bit_generator.state = state["rng"]
