@@ -30,7 +30,6 @@ import ctypes
 import multiprocessing
 import os
 import signal
-import statistics
 import sys
 import tempfile
 import traceback
@@ -75,8 +74,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     add("--jobs", type=int, default=1, help="runs at a time, one process each (1)")
     add("--results", type=Path, help=f"JSON-lines file ({DEFAULT_RESULTS})")
     add("--quick", action="store_true", help=f"tiny runs for tests: {QUICK}")
-    add("--summarize", nargs="*", type=Path, metavar="RESULTS", help="print n, median and IQM "
-        "of final returns per env and lib (of --results without a file), then exit")  # fmt: skip
+    add("--summarize", nargs="*", type=Path, metavar="RESULTS", help="print the table per env "
+        "and lib (IQM, CI of final returns; of --results without a file), then exit")  # fmt: skip
+    add("--plot", type=Path, metavar="PNG", help="with --summarize: also the learning curves")
     args = p.parse_args(argv)
     if args.quick:
         args.steps, args.eval_every = QUICK["steps"], QUICK["eval_every"]
@@ -181,32 +181,92 @@ def key(r: dict[str, Any]) -> tuple:
     return (r["lib"], r["env"], r["seed"], r["steps"], r["variant"])
 
 
-# -- summary -------------------------------------------------------------------------------------
-def iqm(values: Sequence[float]) -> float:
-    """Interquartile mean: the mean after cutting int(n/4) values from each end (as
-    scipy.stats.trim_mean(x, 0.25), which rliable uses); with n < 4 the plain mean."""
-    xs = sorted(values)
-    cut = len(xs) // 4
-    return statistics.fmean(xs[cut : len(xs) - cut])
+# -- summary ------------------------------------------------------------------------------------
+def runs_by_env_and_lib(records: list[dict[str, Any]]) -> dict[tuple[str, str], list[Any]]:
+    """The records as `ddpg report` runs, grouped by (env, lib); a run recorded twice counts
+    once (the first)."""
+    import numpy as np
+
+    from ddpg.report import Run
+
+    firsts: dict[tuple, dict[str, Any]] = {}
+    for r in records:
+        firsts.setdefault(key(r), r)
+    groups: dict[tuple[str, str], list[Run]] = {}
+    for r in firsts.values():
+        steps, means = (np.array(column, dtype=float) for column in zip(*r["curve"], strict=True))
+        run = Run(
+            run_dir=Path(f"{r['lib']}/{r['env']}/seed-{r['seed']}"),
+            config={"env_id": r["env"], "seed": r["seed"]},
+            preset=PRESET if r["lib"] == "ours" else None,
+            eval_steps=steps,
+            eval_means=means,
+            finished=True,
+            final=r["final_eval_mean"],
+            best=r["best_eval_mean"],
+            steps=r["steps"],
+        )
+        run.cpu_minutes = r["train_cpu_s"] / 60  # type: ignore[attr-defined]
+        groups.setdefault((f"{r['env']} ({r['steps']:,} steps)", r["lib"]), []).append(run)
+    return dict(sorted(groups.items()))
 
 
 def summarize(records: list[dict[str, Any]]) -> str:
-    """Per env, budget and library: n, seeds, median and IQM of the final evaluation returns,
-    IQM of the best, median training minutes. A run recorded twice counts once (the first)."""
-    groups: dict[tuple, dict[tuple, dict[str, Any]]] = {}
-    for r in records:
-        groups.setdefault((r["env"], r["steps"], r["lib"]), {}).setdefault(key(r), r)
-    rows = []
-    for (env_id, steps, lib), by_key in sorted(groups.items()):
-        runs = list(by_key.values())
-        final = [r["final_eval_mean"] for r in runs]
-        rows.append(
-            [env_id, f"{steps:,}", lib, str(len(runs)), " ".join(str(r["seed"]) for r in runs)]
-            + [statistics.median(final), iqm(final), iqm([r["best_eval_mean"] for r in runs])]
-            + [statistics.median(r["train_wall_s"] for r in runs) / 60]
-        )
-    header = ["env", "steps", "lib", "n", "seeds", "median final", "IQM final", "IQM best"]
-    return "\n".join(table([*header, "median training min"], rows, "lllll")) + "\n"
+    """Per env and library: seeds, the IQM of the final evaluation returns with its 95%
+    bootstrap CI (ddpg report's statistics), their median, the IQM of the best evaluation, and
+    the median training CPU minutes. A `<` marks our CI lying entirely below SB3's."""
+    import statistics
+
+    from ddpg.report import aggregate
+
+    groups = runs_by_env_and_lib(records)
+    rows, stats = [], {}
+    for (env, lib), runs in groups.items():
+        final, best = aggregate(runs, "final"), aggregate(runs, "best")
+        stats[env, lib] = final
+        seeds = " ".join(str(r.seed) for r in runs)
+        rows.append([env, lib, f"{len(runs)} ({seeds})",
+                     f"{final['iqm']:.0f} [{final['ci_low']:.0f}, {final['ci_high']:.0f}]",
+                     f"{final['median']:.0f}", f"{best['iqm']:.0f}",
+                     f"{statistics.median(r.cpu_minutes for r in runs):.0f}"])  # fmt: skip
+    for row in rows:
+        ours, sb3 = stats.get((row[0], "ours")), stats.get((row[0], "sb3"))
+        if row[1] == "ours" and ours and sb3 and ours["ci_high"] < sb3["ci_low"]:
+            row[3] += " <"
+    header = ["env", "lib", "seeds", "IQM final [95% CI]", "median final", "IQM best"]
+    return "\n".join(table([*header, "training CPU min"], rows, "lllrrrr")) + "\n"
+
+
+def plot(records: list[dict[str, Any]], out: Path) -> None:
+    """Learning curves per env: the IQM over seeds of each library, with a 95% bootstrap band
+    (ddpg report's learning_curve)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ddpg.report import learning_curve
+
+    groups = runs_by_env_and_lib(records)
+    envs = sorted({env for env, _ in groups})
+    fig, axes = plt.subplots(1, len(envs), figsize=(4.2 * len(envs), 3.6), squeeze=False)
+    for ax, env in zip(axes[0], envs, strict=True):
+        for lib, color in (("ours", "tab:blue"), ("sb3", "tab:orange")):
+            curve = learning_curve(groups.get((env, lib), []))
+            if curve is None:
+                continue
+            steps, center, low, high = curve
+            n = len(groups[env, lib])
+            ax.plot(steps, center, color=color, label=f"{lib} ({n} seeds)")
+            ax.fill_between(steps, low, high, color=color, alpha=0.2, linewidth=0)
+        ax.set_title(env, fontsize=9)
+        ax.set_xlabel("environment steps")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    axes[0, 0].set_ylabel("evaluation return (IQM, 95% CI)")
+    fig.tight_layout()
+    fig.savefig(out, dpi=90)
+    plt.close(fig)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -224,6 +284,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"suite.py: no suite records in {', '.join(map(str, paths))}", file=sys.stderr)
         return 1
     print(summarize(records), end="")
+    if args.plot is not None:
+        plot(records, args.plot)
+        print(f"wrote {args.plot}")
     return 0
 
 

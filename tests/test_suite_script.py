@@ -46,19 +46,14 @@ def test_queue_pairs_libraries_and_defers_optional_sb3_runs(suite: ModuleType) -
     assert suite.learning_starts("Hopper-v5") == 1_000 == suite.learning_starts("Reacher-v5")
 
 
-def test_iqm(suite: ModuleType) -> None:
-    assert suite.iqm([1.0, 2.0, 100.0]) == pytest.approx(103 / 3)  # n < 4: the mean
-    assert suite.iqm([0.0, 1.0, 2.0, 100.0]) == 1.5  # one cut from each end
-    assert suite.iqm([-50.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 90.0]) == 3.5
-
-
 def test_runs_record_and_resume(suite: ModuleType, tmp_path: Path) -> None:
     results = tmp_path / "results" / "suite.jsonl"  # the directory is made by the script
     args = ["--quick", "--envs", "Pendulum-v1", "--libs", *LIBS, "--results", str(results)]
     # Seed 1 already recorded (as after an interruption): only seed 0 runs.
     fakes = [
         {"lib": lib, "env": "Pendulum-v1", "seed": 1, "steps": 400, "variant": "quick"}
-        | {"final_eval_mean": -1.0, "best_eval_mean": -1.0, "train_wall_s": 60.0}
+        | {"final_eval_mean": -1.0, "best_eval_mean": -1.0, "train_cpu_s": 60.0}
+        | {"curve": [[200, -3.0], [400, -1.0]]}
         for lib in LIBS
     ]
     results.parent.mkdir()
@@ -95,9 +90,15 @@ def test_runs_record_and_resume(suite: ModuleType, tmp_path: Path) -> None:
     assert suite.main([*args, "--seeds", "0", "1"]) == 0
     assert results.read_text() == before
 
+    # The table: ddpg report's IQM and CI over the two seeds (the faked one and the real one).
     text = suite.summarize(read(results))
     row = next(line for line in text.splitlines() if "| ours |" in line)
-    assert "| Pendulum-v1 | 400 | ours | 2 | 1 0 |" in row
+    real = by_lib["ours"]["final_eval_mean"]
+    low, high = sorted([-1.0, real])
+    iqm = (real - 1.0) / 2  # two scores: nothing cut, the mean
+    assert f"| Pendulum-v1 (400 steps) | ours | 2 (1 0) | {iqm:.0f} [{low:.0f}, {high:.0f}]" in row
+    assert suite.main(["--summarize", str(results), "--plot", str(tmp_path / "c.png")]) == 0
+    assert (tmp_path / "c.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_summarize_needs_records(suite: ModuleType, tmp_path: Path) -> None:
