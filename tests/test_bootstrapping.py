@@ -15,13 +15,12 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from conftest import make_agent
+from conftest import make_agent, make_config
 from gymnasium.wrappers import TimeLimit
 
 import ddpg.agent
 from ddpg.api import DDPG
 from ddpg.buffer import Batch
-from ddpg.config import Config
 from ddpg.train import Trainer
 
 GAMMA = 0.9
@@ -50,24 +49,20 @@ class ClockEnv(gym.Env):
         return np.array([(self.t % 10) / 10], dtype=np.float32), 1.0, terminated, False, {}
 
 
-def clock_config(**overrides) -> Config:
-    values = dict(
-        total_steps=2000,
-        hidden_size=32,
-        batch_norm=False,
-        gamma=GAMMA,
-        actor_lr=3e-3,
-        critic_lr=3e-3,
-        weight_decay=0.0,
-        batch_size=64,
-        buffer_size=10_000,
-        tau=0.1,
-        learning_starts=64,
-        checkpoint_every=0,
-        torch_threads=1,
-    )
-    values.update(overrides)
-    return Config(**values)
+# Learns the clock's values within 2,000 steps: 200 episodes of 10 steps.
+CLOCK = dict(
+    total_steps=2000,
+    hidden_size=32,
+    batch_norm=False,
+    gamma=GAMMA,
+    actor_lr=3e-3,
+    critic_lr=3e-3,
+    weight_decay=0.0,
+    batch_size=64,
+    buffer_size=10_000,
+    tau=0.1,
+    learning_starts=64,
+)
 
 
 def q_values(agent) -> np.ndarray:
@@ -79,7 +74,7 @@ def q_values(agent) -> np.ndarray:
 
 def test_truncation_bootstraps_to_the_infinite_horizon_value():
     env = TimeLimit(ClockEnv(terminate_at=None), max_episode_steps=10)
-    trainer = Trainer(clock_config(), env=env)
+    trainer = Trainer(make_config(CLOCK), env=env)
     trainer.run()
     assert trainer.state.step == 2000 and trainer.state.episode == 200
     # Every episode was truncated; nothing was stored as terminal.
@@ -91,7 +86,7 @@ def test_truncation_bootstraps_to_the_infinite_horizon_value():
 
 def test_termination_stops_bootstrapping():
     env = TimeLimit(ClockEnv(terminate_at=10), max_episode_steps=1000)
-    model = DDPG(env, clock_config())
+    model = DDPG(env, make_config(CLOCK))
     model.learn(2000)
     assert model.num_steps == 2000 and model.trainer.state.episode == 200
     terminated = model.trainer.buffer.storage["terminated"][:2000]

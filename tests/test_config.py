@@ -1,4 +1,4 @@
-"""Config validation, field docs, command-line value parsing and presets."""
+"""Config: field docs, validation on construction, unknown keys, and command-line value parsing."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import pytest
 
 from ddpg.config import Config, field_docs, field_names, parse_value
 from ddpg.errors import ConfigError
-from ddpg.presets import PRESETS, preset_config
 
 
 # -- field docs ----------------------------------------------------------------------------------
@@ -52,6 +51,19 @@ def test_default_config_is_valid_and_round_trips_through_dict():
         ({"hidden_size": 2.5}, "hidden_size must be"),
         ({"hidden_size": True}, "hidden_size must be"),  # a bool is not an int here
         ({"batch_norm": 1}, "batch_norm must be"),
+        ({"critic_lr": float("inf")}, "critic_lr must be finite"),
+        ({"batch_size": True}, "batch_size must be"),  # a bool is not an int here either
+        ({"hidden_size": 8.0}, "hidden_size must be"),  # nor is a whole float
+        ({"seed": "0"}, "seed must be"),
+        ({"noise_std": -0.1}, "noise_std must be >= 0"),
+        ({"buffer_size": 0}, "buffer_size must be >= 1"),
+        ({"learning_starts": -1}, "learning_starts must be >= 0"),
+        ({"num_envs": 0}, "num_envs must be >= 1"),
+        ({"updates_per_step": 0}, "updates_per_step must be > 0"),
+        ({"updates_per_step": -0.5}, "updates_per_step must be > 0"),
+        ({"num_envs": 2, "render_from": 1}, "render_from needs num_envs 1"),
+        ({"update_mode": "fast"}, "update_mode must be one of eager, cudagraph"),
+        ({"update_mode": "cudagraph"}, "needs a CUDA device"),
     ],
 )
 def test_invalid_values_raise_config_error(changes, message):
@@ -69,13 +81,17 @@ def test_boundary_values_are_accepted():
     assert Config(actor_lr=1).actor_lr == 1  # an int is a valid float
 
 
-def test_from_dict_rejects_unknown_key_with_suggestion():
+def test_unknown_keys_are_refused_with_a_suggestion():
     with pytest.raises(ConfigError, match=r"unknown config key 'gama' \(did you mean 'gamma'\?\)"):
         Config.from_dict({"gama": 0.9})
+    with pytest.raises(ConfigError, match=r"unknown config key 'bath_size'.*'batch_size'"):
+        Config.from_dict({"env_id": "Pendulum-v1", "bath_size": 64})  # beside a valid key
     with pytest.raises(ConfigError, match="unknown config key 'zzzzzz'$"):
         Config.from_dict({"zzzzzz": 1})
     with pytest.raises(ConfigError, match="did you mean 'batch_size'"):
         Config().replace(batchsize=4)
+    with pytest.raises(ConfigError, match="unknown config key 'learning_rate'"):
+        Config().replace(learning_rate=1e-3)
 
 
 # -- parse_value ---------------------------------------------------------------------------------
@@ -120,88 +136,3 @@ def test_parse_value_rejects_bad_text(name, text, message):
     with pytest.raises(ConfigError) as info:
         parse_value(name, text)
     assert str(info.value) == message
-
-
-# -- presets -------------------------------------------------------------------------------------
-def test_presets_all_construct():
-    assert list(PRESETS) == [
-        "seed-lunarlander",
-        "lunarlander",
-        "pendulum",
-        "mujoco",
-        "bipedalwalker",
-    ]
-    for name in PRESETS:
-        config = preset_config(name)
-        assert isinstance(config, Config)
-        assert PRESETS[name]["description"]
-        for key, value in PRESETS[name]["values"].items():
-            assert getattr(config, key) == value, (name, key)
-
-
-def test_mujoco_preset_has_the_td3_papers_ddpg_values():
-    c = preset_config("mujoco", env_id="Hopper-v5")
-    assert c.env_id == "Hopper-v5"
-    assert (c.hidden_size, c.hidden_size_2, c.batch_size) == (400, 300, 100)
-    assert (c.actor_lr, c.critic_lr, c.weight_decay, c.tau, c.gamma) == (
-        1e-3,
-        1e-3,
-        0.0,
-        0.005,
-        0.99,
-    )
-    assert (c.noise, c.noise_std, c.eval_every, c.eval_episodes_during) == (
-        "gaussian",
-        0.1,
-        5000,
-        10,
-    )
-    assert not c.batch_norm
-
-
-def test_second_hidden_width_shapes_both_networks():
-    from ddpg.networks import Actor, Critic
-
-    actor = Actor(5, [-1.0, -1.0], [1.0, 1.0], hidden_size=40, batch_norm=True, hidden_size_2=30)
-    assert [tuple(m.weight.shape) for m in actor.net if hasattr(m, "weight")] == [
-        (40, 5),
-        (30, 40),
-        (30,),
-        (2, 30),
-    ]
-    critic = Critic(5, 2, hidden_size=40, hidden_size_2=30)
-    assert [tuple(m.weight.shape) for m in critic.net if hasattr(m, "weight")] == [
-        (40, 7),
-        (30, 40),
-        (1, 30),
-    ]
-
-
-def test_seed_lunarlander_has_the_notebook_values():
-    c = preset_config("seed-lunarlander")
-    assert c.env_id == "LunarLanderContinuous-v3"
-    assert c.hidden_size == 256
-    assert c.gamma == 0.99
-    assert c.actor_lr == 1e-3
-    assert c.critic_lr == 1e-3
-    assert c.episodes == 1000
-    assert c.total_steps is None
-    assert c.max_episode_steps == 200
-    assert c.batch_size == 100
-    assert c.buffer_size == 1_000_000
-    assert c.tau == 0.005
-    assert c.noise == "gaussian"
-    assert c.noise_std == 0.1
-    assert c.eval_episodes == 20
-    assert c.batch_norm is True
-    assert c.weight_decay == 0.01
-
-
-def test_preset_overrides_and_unknown_preset():
-    assert preset_config("pendulum", total_steps=600).total_steps == 600
-    with pytest.raises(ConfigError, match=r"unknown preset 'pendullum' \(did you mean 'pendulum'"):
-        preset_config("pendullum")
-    with pytest.raises(ConfigError, match="unknown config key 'tua'"):
-        preset_config("pendulum", tua=0.1)
-    with pytest.raises(ConfigError, match="tau must be in"):
-        preset_config("pendulum", tau=2.0)

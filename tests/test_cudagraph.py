@@ -12,11 +12,11 @@ import copy
 
 import pytest
 import torch
+from conftest import make_agent
+from test_update_reference import PRE_BATCH_NORM_BIAS, filled_buffer
 
 from ddpg.cudagraph import GraphedUpdate
 from ddpg.errors import ConfigError
-from tests.conftest import make_agent
-from tests.test_update_reference import PRE_BATCH_NORM_BIAS, filled_buffer
 
 requires_cuda = pytest.mark.skipif(
     not torch.cuda.is_available(), reason="CUDA graphs need a CUDA device"

@@ -1,4 +1,5 @@
-"""Actor and critic: shapes, initialisation and the mapping onto the action bounds."""
+"""Actor and critic: shapes (one or two hidden widths), initialisation and the mapping onto the
+action bounds."""
 
 from __future__ import annotations
 
@@ -107,3 +108,19 @@ def test_critic_shapes_and_init():
     # Q depends on the action as well as the observation.
     obs = torch.randn(1, 5)
     assert critic(obs, torch.zeros(1, 2)).item() != critic(obs, torch.ones(1, 2)).item()
+
+
+def test_second_hidden_width_shapes_both_networks():
+    actor = Actor(5, [-1.0, -1.0], [1.0, 1.0], hidden_size=40, batch_norm=True, hidden_size_2=30)
+    assert [tuple(m.weight.shape) for m in actor.net if hasattr(m, "weight")] == [
+        (40, 5),
+        (30, 40),
+        (30,),
+        (2, 30),
+    ]
+    critic = Critic(5, 2, hidden_size=40, hidden_size_2=30)
+    assert [tuple(m.weight.shape) for m in critic.net if hasattr(m, "weight")] == [
+        (40, 7),
+        (30, 40),
+        (1, 30),
+    ]

@@ -10,9 +10,9 @@ import envs_for_tests  # noqa: F401 (registers the ddpgtest/ environments)
 import numpy as np
 import pytest
 import torch
+from conftest import flags, make_config, run_cli
 
 from ddpg.checkpoints import list_checkpoints, read_checkpoint, read_config
-from ddpg.cli import main
 from ddpg.config import Config
 from ddpg.errors import NonFiniteError
 from ddpg.train import Trainer
@@ -21,57 +21,40 @@ EPISODE = envs_for_tests.EPISODE_STEPS  # 50
 NAN_AT = 130  # the step at which NanObs-v0 / NanReward-v0 misbehave
 
 
-def config(env_id: str, **changes) -> Config:
-    values = dict(
-        env_id=env_id,
-        total_steps=400,
-        learning_starts=20,
-        batch_size=16,
-        buffer_size=1000,
-        hidden_size=8,
-        batch_norm=False,
-        checkpoint_every=EPISODE,
-        eval_episodes=1,
-        torch_threads=1,
-    )
-    values.update(changes)
-    return Config(**values)
+# 400 steps of 50-step episodes, learning from step 20, a checkpoint after every episode.
+NONFINITE = dict(
+    total_steps=400,
+    learning_starts=20,
+    batch_size=16,
+    buffer_size=1000,
+    hidden_size=8,
+    batch_norm=False,
+    checkpoint_every=EPISODE,
+    eval_episodes=1,
+)
 
 
 def cli_args(env_id: str, run_dir: Path, *extra: str) -> list[str]:
+    """`ddpg train` with the NONFINITE values."""
     return [
         "train",
-        "--preset",
-        "pendulum",
-        "--env",
-        env_id,
-        "--total-steps",
-        "400",
-        "--learning-starts",
-        "20",
-        "--batch-size",
-        "16",
-        "--hidden-size",
-        "8",
-        "--checkpoint-every",
-        str(EPISODE),
-        "--eval-every",
-        "0",
-        "--eval-episodes",
-        "1",
-        "--torch-threads",
-        "1",
+        *flags(
+            preset="pendulum",
+            env=env_id,
+            total_steps=400,
+            learning_starts=20,
+            batch_size=16,
+            hidden_size=8,
+            checkpoint_every=EPISODE,
+            eval_every=0,
+            eval_episodes=1,
+            torch_threads=1,
+        ),
         "--quiet",
         "--run-dir",
         str(run_dir),
         *extra,
     ]
-
-
-def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
-    capsys.readouterr()
-    rc = main(argv)  # an escaping exception fails the test: it would be a traceback
-    return rc, capsys.readouterr().err
 
 
 def assert_last_checkpoint_good(run_dir: Path, cfg: Config, step: int) -> None:
@@ -93,7 +76,7 @@ def assert_last_checkpoint_good(run_dir: Path, cfg: Config, step: int) -> None:
     ("env_id", "what"), [("ddpgtest/NanObs-v0", "observation"), ("ddpgtest/NanReward-v0", "reward")]
 )
 def test_trainer_stops_on_nan_from_env(env_id: str, what: str, tmp_path: Path) -> None:
-    cfg = config(env_id)
+    cfg = make_config(NONFINITE, env_id=env_id)
     trainer = Trainer(cfg, tmp_path / "run")
     with pytest.raises(NonFiniteError, match=rf"non-finite {what} at step {NAN_AT}\b"):
         trainer.run()
@@ -108,11 +91,9 @@ def test_trainer_stops_on_nan_from_env(env_id: str, what: str, tmp_path: Path) -
 @pytest.mark.parametrize(
     ("env_id", "what"), [("ddpgtest/NanObs-v0", "observation"), ("ddpgtest/NanReward-v0", "reward")]
 )
-def test_cli_reports_nan_from_env_in_one_line(
-    env_id: str, what: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_cli_reports_nan_from_env_in_one_line(env_id: str, what: str, tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
-    rc, err = run_cli(cli_args(env_id, run_dir), capsys)
+    rc, _, err = run_cli(cli_args(env_id, run_dir))
     assert rc == NonFiniteError.exit_code != 0
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("ddpg: error: "), err
@@ -122,7 +103,7 @@ def test_cli_reports_nan_from_env_in_one_line(
     assert_last_checkpoint_good(run_dir, saved, NAN_AT)
     # The interrupted run can be resumed from its last good checkpoint (it fails again at the
     # same environment fault, with the same one-line message, and keeps that checkpoint).
-    rc, err = run_cli(["train", "--resume", str(run_dir), "--quiet"], capsys)
+    rc, _, err = run_cli(["train", "--resume", str(run_dir), "--quiet"])
     assert rc == NonFiniteError.exit_code
     assert len(err.strip().splitlines()) == 1 and f"non-finite {what}" in err
 
@@ -138,7 +119,7 @@ def test_cli_reports_nan_from_env_in_one_line(
 def test_values_that_overflow_float32_are_non_finite(env_id: str, what: str) -> None:
     """1e40 is a finite float64 but infinite in the float32 replay buffer: it must be caught
     as the environment's fault before it is stored, not later as a diverged loss."""
-    trainer = Trainer(config(env_id), None)
+    trainer = Trainer(make_config(NONFINITE, env_id=env_id), None)
     with pytest.raises(NonFiniteError, match=f"non-finite {what}"):
         trainer.run()
     trainer.close()
@@ -149,7 +130,7 @@ def test_values_that_overflow_float32_are_non_finite(env_id: str, what: str) -> 
 def test_nan_observation_on_reset_is_named(tmp_path: Path) -> None:
     """NanReset-v0 returns a NaN observation from its second reset (step 50, before any NaN
     could come from the agent): the error must name the observation, not a later symptom."""
-    trainer = Trainer(config("ddpgtest/NanReset-v0"), tmp_path / "run")
+    trainer = Trainer(make_config(NONFINITE, env_id="ddpgtest/NanReset-v0"), tmp_path / "run")
     with pytest.raises(NonFiniteError, match="observation") as info:
         trainer.run()
     trainer.close()
@@ -162,7 +143,7 @@ def test_nan_observation_on_reset_is_named(tmp_path: Path) -> None:
 def test_huge_rewards_make_the_loss_non_finite_and_the_error_names_it(tmp_path: Path) -> None:
     """Rewards of -1e38 are finite (even in float32), but the squared TD error overflows: the
     error must name the loss, not blame the environment for what the agent then does."""
-    cfg = config("ddpgtest/HugeReward-v0")
+    cfg = make_config(NONFINITE, env_id="ddpgtest/HugeReward-v0")
     trainer = Trainer(cfg, tmp_path / "run")
     with pytest.raises(NonFiniteError, match="loss") as info:
         trainer.run()
@@ -176,7 +157,9 @@ def test_huge_rewards_make_the_loss_non_finite_and_the_error_names_it(tmp_path: 
 
 
 def test_huge_learning_rate_is_caught_and_not_blamed_on_the_env(tmp_path: Path) -> None:
-    cfg = config("Pendulum-v1", actor_lr=1e12, critic_lr=1e12, total_steps=600)
+    cfg = make_config(
+        NONFINITE, env_id="Pendulum-v1", actor_lr=1e12, critic_lr=1e12, total_steps=600
+    )
     trainer = Trainer(cfg, tmp_path / "run")
     with pytest.raises(NonFiniteError) as info:
         trainer.run()
@@ -186,11 +169,9 @@ def test_huge_learning_rate_is_caught_and_not_blamed_on_the_env(tmp_path: Path) 
     assert any(word in message for word in ("loss", "weights", "action")), message
 
 
-def test_cli_reports_divergence_in_one_line(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_cli_reports_divergence_in_one_line(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
-    rc, err = run_cli(cli_args("ddpgtest/HugeReward-v0", run_dir), capsys)
+    rc, _, err = run_cli(cli_args("ddpgtest/HugeReward-v0", run_dir))
     assert rc == NonFiniteError.exit_code
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("ddpg: error: "), err
@@ -199,7 +180,7 @@ def test_cli_reports_divergence_in_one_line(
 
 
 def test_non_finite_weights_refuse_checkpoint_and_keep_the_last(tmp_path: Path) -> None:
-    cfg = config("Pendulum-v1", total_steps=200, checkpoint_every=100)
+    cfg = make_config(NONFINITE, env_id="Pendulum-v1", total_steps=200, checkpoint_every=100)
     trainer = Trainer(cfg, tmp_path / "run")
     trainer.run(max_steps=100)
     before = {

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import HIGH, LOW, tiny_config
+from conftest import HIGH, LOW, TINY, make_config
 
 from ddpg import DDPG, Policy
 from ddpg.cli import main
@@ -32,7 +32,7 @@ def asymmetric_policy(batch_norm: bool) -> Policy:
         if batch_norm:
             actor.net[3].running_mean.uniform_(-1, 1)
             actor.net[3].running_var.uniform_(0.5, 2.0)
-    return Policy(actor.eval(), tiny_config())
+    return Policy(actor.eval(), make_config(TINY))
 
 
 def random_obs(n: int = 1000, seed: int = 0) -> np.ndarray:
@@ -41,7 +41,7 @@ def random_obs(n: int = 1000, seed: int = 0) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def pendulum_model(tmp_path_factory) -> tuple[DDPG, Path]:
-    model = DDPG("Pendulum-v1", config=tiny_config(batch_norm=False), learning_starts=50)
+    model = DDPG("Pendulum-v1", config=make_config(TINY, batch_norm=False), learning_starts=50)
     model.learn(150)
     path = tmp_path_factory.mktemp("policy") / "model.safetensors"
     model.save(path)

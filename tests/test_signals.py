@@ -13,26 +13,22 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import flags
 from safetensors.torch import load_file
 
 from ddpg.checkpoints import list_checkpoints, read_checkpoint
 
 TRAIN_ARGS = [
     "train",
-    "--preset",
-    "pendulum",
-    "--total-steps",
-    "3000",
-    "--learning-starts",
-    "200",
-    "--checkpoint-every",
-    "1000000",
-    "--torch-threads",
-    "1",
-    "--hidden-size",
-    "32",
-    "--eval-every",
-    "0",  # the preset's 5000 is above this budget (a warning line)
+    *flags(
+        preset="pendulum",
+        total_steps=3000,
+        learning_starts=200,
+        checkpoint_every=1_000_000,
+        torch_threads=1,
+        hidden_size=32,
+        eval_every=0,  # the preset's 5000 is above this budget (a warning line)
+    ),
 ]
 TIMEOUT = 240
 

@@ -14,9 +14,9 @@ import copy
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import make_agent
 
 from ddpg.buffer import Batch, ReplayBuffer
-from tests.conftest import make_agent
 
 # The bias of the Linear layer right before BatchNorm (and the running mean that tracks it) is
 # invisible to the loss: its true gradient is 0, so both learners feed Adam float rounding noise,

@@ -14,10 +14,10 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import pytest
-from test_bootstrapping import INFINITE_VALUE, ClockEnv, clock_config, q_values
-from test_resume import check_exact_resume, small_config
+from conftest import make_config
+from test_bootstrapping import CLOCK, INFINITE_VALUE, ClockEnv, q_values
+from test_reproducibility import RESUME, check_exact_resume
 
-from ddpg.config import Config
 from ddpg.envs import TRAIN_STREAM, episode_seed
 from ddpg.errors import ConfigError
 from ddpg.train import Trainer
@@ -60,26 +60,22 @@ for _id, _entry, _steps in (
         gym.register(id=_id, entry_point=_entry, max_episode_steps=_steps)
 
 
-def counter_config(**changes) -> Config:
-    values = dict(
-        env_id="ddpgtest/Counter-v0",
-        num_envs=3,
-        total_steps=300,
-        learning_starts=60,
-        hidden_size=8,
-        batch_norm=False,
-        batch_size=16,
-        buffer_size=1000,
-        checkpoint_every=0,
-        eval_episodes=1,
-        torch_threads=1,
-    )
-    values.update(changes)
-    return Config(**values)
+# 3 counter environments, 300 steps (100 vector steps), learning from step 60.
+COUNTER = dict(
+    env_id="ddpgtest/Counter-v0",
+    num_envs=3,
+    total_steps=300,
+    learning_starts=60,
+    hidden_size=8,
+    batch_norm=False,
+    batch_size=16,
+    buffer_size=1000,
+    eval_episodes=1,
+)
 
 
 def test_vectorised_transitions_are_stored_with_their_true_final_observations():
-    trainer = Trainer(counter_config())
+    trainer = Trainer(make_config(COUNTER))
     trainer.run()
     n, size = 3, len(trainer.buffer)
     assert trainer.state.step == size == 300  # 100 vector steps of 3 transitions
@@ -119,7 +115,7 @@ def test_vectorised_transitions_are_stored_with_their_true_final_observations():
 
 def test_vectorised_time_limit_still_bootstraps():
     """The infinite-horizon test again, with 4 environments stepped together."""
-    trainer = Trainer(clock_config(env_id="ddpgtest/Clock-v0", num_envs=4, total_steps=2000))
+    trainer = Trainer(make_config(CLOCK, env_id="ddpgtest/Clock-v0", num_envs=4, total_steps=2000))
     trainer.run()
     assert trainer.state.step == 2000 and trainer.state.episode == 200
     assert trainer.buffer.storage["terminated"][:2000].sum().item() == 0
@@ -128,22 +124,27 @@ def test_vectorised_time_limit_still_bootstraps():
 
 
 def test_same_seed_same_vectorised_run():
-    a, b = Trainer(counter_config()), Trainer(counter_config())
+    a, b = Trainer(make_config(COUNTER)), Trainer(make_config(COUNTER))
     a.run()
     b.run()
     for key, value in a.buffer.storage.items():
         assert value.equal(b.buffer.storage[key]), key
     for key, value in a.agent.actor.state_dict().items():
         assert value.equal(b.agent.actor.state_dict()[key]), key
-    c = Trainer(counter_config(seed=1))
+    c = Trainer(make_config(COUNTER, seed=1))
     c.run()
     assert not a.buffer.storage["obs"].equal(c.buffer.storage["obs"])
 
 
 @pytest.mark.parametrize("noise", ["gaussian", "ou"])
 def test_vectorised_resume_mid_episodes_is_bit_identical(tmp_path: Path, noise: str) -> None:
-    config = small_config(
-        env_id="ddpgtest/Counter-v0", num_envs=3, total_steps=600, learning_starts=90, noise=noise
+    config = make_config(
+        RESUME,
+        env_id="ddpgtest/Counter-v0",
+        num_envs=3,
+        total_steps=600,
+        learning_starts=90,
+        noise=noise,
     )
     # At step 150 and 451 (rounded up to 453) some environments are mid-episode.
     whole, resumed = check_exact_resume(tmp_path, config, [150, 451], [True, True])
@@ -151,7 +152,7 @@ def test_vectorised_resume_mid_episodes_is_bit_identical(tmp_path: Path, noise: 
 
 
 def test_vectorised_pendulum_resume_is_bit_identical(tmp_path: Path) -> None:
-    config = small_config(num_envs=2, total_steps=900, learning_starts=200)
+    config = make_config(RESUME, num_envs=2, total_steps=900, learning_starts=200)
     check_exact_resume(tmp_path, config, [300, 651], [True, True])
 
 
@@ -168,7 +169,9 @@ def test_vectorised_pendulum_resume_is_bit_identical(tmp_path: Path) -> None:
     ],
 )
 def test_update_to_data_ratio(ratio: float, num_envs: int, transitions: int, updates: int):
-    trainer = Trainer(counter_config(updates_per_step=ratio, num_envs=num_envs, total_steps=300))
+    trainer = Trainer(
+        make_config(COUNTER, updates_per_step=ratio, num_envs=num_envs, total_steps=300)
+    )
     trainer.run()
     assert trainer.state.step == 300
     assert trainer.state.learning_transitions == transitions
@@ -176,7 +179,7 @@ def test_update_to_data_ratio(ratio: float, num_envs: int, transitions: int, upd
 
 
 def test_update_to_data_ratio_spreads_updates_evenly():
-    trainer = Trainer(counter_config(updates_per_step=0.25, num_envs=1, total_steps=80))
+    trainer = Trainer(make_config(COUNTER, updates_per_step=0.25, num_envs=1, total_steps=80))
     counts = []
     while trainer.state.step < 80:
         trainer.run(max_steps=trainer.state.step + 1)
@@ -187,20 +190,4 @@ def test_update_to_data_ratio_spreads_updates_evenly():
 
 def test_environment_object_needs_num_envs_1():
     with pytest.raises(ConfigError, match="num_envs > 1 needs an environment id"):
-        Trainer(counter_config(num_envs=2), env=CounterEnv())
-
-
-@pytest.mark.parametrize(
-    ("changes", "message"),
-    [
-        ({"num_envs": 0}, "num_envs must be >= 1"),
-        ({"updates_per_step": 0}, "updates_per_step must be > 0"),
-        ({"updates_per_step": -0.5}, "updates_per_step must be > 0"),
-        ({"num_envs": 2, "render_from": 1}, "render_from needs num_envs 1"),
-        ({"update_mode": "fast"}, "update_mode must be one of eager, cudagraph"),
-        ({"update_mode": "cudagraph"}, "needs a CUDA device"),
-    ],
-)
-def test_invalid_vector_settings(changes, message):
-    with pytest.raises(ConfigError, match=message):
-        Config(**changes)
+        Trainer(make_config(COUNTER, num_envs=2), env=CounterEnv())

@@ -1,10 +1,11 @@
-"""Fuzz-style tests of every file the library reads back: model files (`load_model`,
-`DDPG.load`, `ddpg evaluate`) and checkpoint directories (`read_checkpoint`, `Trainer.restore`).
+"""Damaged files: every file the library reads back, model files (`load_model`, `DDPG.load`,
+`ddpg evaluate`) and checkpoint directories (`read_checkpoint`, `Trainer.restore`).
 
-Whatever the damage (random bytes, empty, truncated, single bit flips, foreign or future formats,
-path tricks, pickles), reading must raise `ddpg.errors.CheckpointError` (the CLI: one line on
-stderr, non-zero exit), or, for a flip in a part that carries no data, load exactly the original.
-It must never raise another exception type, load altered data or unpickle anything.
+Whatever the damage (missing, random bytes, empty, truncated, single bit flips, altered metadata,
+foreign or future formats, path tricks, pickles), reading must raise
+`ddpg.errors.CheckpointError` (the CLI: one line on stderr, non-zero exit), or, for a flip in a
+part that carries no data, load exactly the original. It must never raise another exception type,
+load altered data or unpickle anything. Hand-picked cases sit beside seeded random ones.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ import numpy as np
 import pytest
 import safetensors.torch
 import torch
+from conftest import flags, run_cli
 
+from ddpg.api import DDPG
 from ddpg.checkpoints import (
     _tensor_checksum,
     list_checkpoints,
@@ -47,24 +50,17 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     rc = main(
         [
             "train",
-            "--preset",
-            "pendulum",
-            "--total-steps",
-            "300",
-            "--learning-starts",
-            "100",
-            "--batch-size",
-            "16",
-            "--hidden-size",
-            "8",
-            "--checkpoint-every",
-            "150",  # checkpoints at 150 and 300, both mid-episode
-            "--eval-every",
-            "0",
-            "--eval-episodes",
-            "1",
-            "--torch-threads",
-            "1",
+            *flags(
+                preset="pendulum",
+                total_steps=300,
+                learning_starts=100,
+                batch_size=16,
+                hidden_size=8,
+                checkpoint_every=150,  # checkpoints at 150 and 300, both mid-episode
+                eval_every=0,
+                eval_episodes=1,
+                torch_threads=1,
+            ),
             "--quiet",
             "--run-dir",
             str(run),
@@ -207,9 +203,46 @@ def test_load_model_refuses_damaged_files(model_bytes: bytes, tmp_path: Path) ->
     assert not bad, f"{len(bad)} of {len(outcomes)} damaged model files not refused: {bad}"
 
 
-def test_load_model_refuses_crafted_files(model_bytes: bytes, tmp_path: Path) -> None:
-    from ddpg.api import DDPG
+def flip(data: bytes, position: int) -> bytes:
+    flipped = bytearray(data)
+    flipped[position] ^= 0x01
+    return bytes(flipped)
 
+
+def header_end(data: bytes) -> int:
+    return 8 + int.from_bytes(data[:8], "little")
+
+
+HAND_PICKED_DAMAGE: dict[str, Callable[[bytes], bytes]] = {
+    "flip-last-byte": lambda d: flip(d, len(d) - 1),
+    "flip-middle-of-data": lambda d: flip(d, (header_end(d) + len(d)) // 2),
+    "flip-first-of-data": lambda d: flip(d, header_end(d)),
+    "flip-header-length": lambda d: flip(d, 0),
+    "flip-header-brace": lambda d: flip(d, 8),
+    "truncated-to-half": lambda d: d[: len(d) // 2],
+    "truncated-to-5-bytes": lambda d: d[:5],
+    "empty": lambda d: b"",
+    "foreign-text": lambda d: b"not a model",
+}
+
+
+@pytest.mark.parametrize("case", sorted(HAND_PICKED_DAMAGE))
+def test_ddpg_load_refuses_hand_picked_damage(
+    case: str, model_bytes: bytes, tmp_path: Path
+) -> None:
+    path = write(tmp_path / "bad.safetensors", HAND_PICKED_DAMAGE[case](model_bytes))
+    with pytest.raises(CheckpointError):
+        DDPG.load(path)
+
+
+def test_ddpg_load_refuses_a_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(CheckpointError, match="no model file"):
+        DDPG.load(tmp_path / "nope.safetensors")
+    with pytest.raises(CheckpointError, match="no model file"):
+        DDPG.load(tmp_path)  # a directory is not a model file
+
+
+def test_load_model_refuses_crafted_files(model_bytes: bytes, tmp_path: Path) -> None:
     outcomes = {}
     for label, data in crafted_models(model_bytes).items():
         path = write(tmp_path / f"{label}.safetensors", data)
@@ -223,15 +256,30 @@ def test_load_model_refuses_crafted_files(model_bytes: bytes, tmp_path: Path) ->
     assert not bad, bad
 
 
-def test_load_model_refuses_altered_metadata(model_bytes: bytes, tmp_path: Path) -> None:
-    """The metadata (config, spaces) is data too: a file whose metadata was altered after
-    saving must fail verification, like altered weights do."""
-    header = _metadata(model_bytes)
+def rewrite_metadata(data: bytes) -> bytes:
+    """The config's gamma and the action bound changed, the header rewritten around them."""
+    header = _metadata(data)
     meta = json.loads(header["meta"])
     meta["config"]["gamma"] = 0.5
     meta["action_high"] = [200.0]
-    tensors = safetensors.torch.load(model_bytes)
-    data = model_with_header(tensors, dict(header, meta=json.dumps(meta)))
+    return model_with_header(safetensors.torch.load(data), dict(header, meta=json.dumps(meta)))
+
+
+def flip_tau_digit(data: bytes) -> bytes:
+    """One flipped bit in the header's config text: tau 0.005 -> 0.004, nothing else touched."""
+    needle = b'\\"tau\\": 0.005'
+    assert data.count(needle) == 1
+    return flip(data, data.index(needle) + len(needle) - 1)  # '5' -> '4'
+
+
+@pytest.mark.parametrize("alter", [rewrite_metadata, flip_tau_digit])
+def test_load_model_refuses_altered_metadata(
+    alter: Callable[[bytes], bytes], model_bytes: bytes, tmp_path: Path
+) -> None:
+    """The metadata (config, spaces) is data too: a file whose metadata was altered after
+    saving must fail verification, like altered weights do, or the model would load with
+    hyperparameters nobody trained it with."""
+    data = alter(model_bytes)
     assert classify(lambda: load_model(write(tmp_path / "m.st", data))) == "refused"
 
 
@@ -239,8 +287,6 @@ def test_ddpg_load_refuses_valid_file_with_invalid_config(
     model_bytes: bytes, tmp_path: Path
 ) -> None:
     """A correctly checksummed file whose config is not a valid config is a bad model file."""
-    from ddpg.api import DDPG
-
     tensors = safetensors.torch.load(model_bytes)
     meta = json.loads(_metadata(model_bytes)["meta"])
     outcomes = {}
@@ -260,14 +306,8 @@ def test_ddpg_load_refuses_valid_file_with_invalid_config(
 
 
 # -- model files through `ddpg evaluate` --------------------------------------------------------
-def run_evaluate(run: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
-    capsys.readouterr()
-    rc = main(["evaluate", str(run), "--episodes", "1"])
-    return rc, capsys.readouterr().err
-
-
 def test_evaluate_cli_refuses_damaged_models(
-    run_dir: Path, model_bytes: bytes, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    run_dir: Path, model_bytes: bytes, tmp_path: Path
 ) -> None:
     run = tmp_path / "run"
     run.mkdir()
@@ -279,7 +319,7 @@ def test_evaluate_cli_refuses_damaged_models(
     for label, data in cases.items():
         write(run / "model_best.safetensors", data)
         try:
-            rc, err = run_evaluate(run, capsys)
+            rc, _, err = run_cli(["evaluate", run, "--episodes", "1"])
         except BaseException as exc:  # noqa: BLE001
             failures[label] = f"raised {type(exc).__name__}: {exc}"
             continue
@@ -310,19 +350,15 @@ def test_evaluate_cli_subprocess_one_line(run_dir: Path, tmp_path: Path) -> None
     assert result.stderr.startswith("ddpg: error:")
 
 
-def test_evaluate_cli_refuses_missing_or_broken_config(
-    run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_evaluate_cli_refuses_missing_or_broken_config(run_dir: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
     run.mkdir()
     shutil.copy(run_dir / "model_best.safetensors", run / "model_best.safetensors")
     for content in (None, b"", b"{", b"[]", b'{"config": 3}'):
         if content is not None:
             write(run / "config.json", content)
-        rc, err = run_evaluate(run, capsys)
+        rc, _, err = run_cli(["evaluate", run, "--episodes", "1"])
         assert rc != 0 and len(err.strip().splitlines()) == 1, (content, err)
-    rc, err = run_evaluate(tmp_path / "does-not-exist", capsys)
-    assert rc != 0 and len(err.strip().splitlines()) == 1
 
 
 # -- checkpoint directories ------------------------------------------------------------------------
@@ -586,20 +622,27 @@ RESTORE_CASES: dict[str, Callable[[Path], dict[str, bytes | None]]] = {
 }
 
 
-@pytest.mark.parametrize("case", sorted(RESTORE_CASES))
-def test_restore_refuses_checkpoint_that_does_not_fit(
-    case: str, run_dir: Path, checkpoint: Path, tmp_path: Path
-) -> None:
+def run_with_checkpoint(
+    run_dir: Path, checkpoint: Path, tmp_path: Path, files: Callable[[Path], dict[str, Any]]
+) -> tuple[Trainer, Path]:
+    """A copy of the run holding only `checkpoint`, with `files(checkpoint)` replaced and the
+    manifest re-signed, and a Trainer on it."""
     run = tmp_path / "run"
     (run / "checkpoints").mkdir(parents=True)
     shutil.copy(run_dir / "config.json", run / "config.json")
     for name in ("metrics.csv", "evaluations.csv"):
         shutil.copy(run_dir / name, run / name)
     work = copy_checkpoint(checkpoint, run / "checkpoints" / checkpoint.name)
-    resign(work, RESTORE_CASES[case](work))
-    read_checkpoint(work)  # the checksums verify: only restore can catch this
-    config = Config.from_dict(read_config(run)["config"])
-    trainer = Trainer(config, run)
+    resign(work, files(work))
+    read_checkpoint(work)  # the checksums verify: only restore can catch damage
+    return Trainer(Config.from_dict(read_config(run)["config"]), run), work
+
+
+@pytest.mark.parametrize("case", sorted(RESTORE_CASES))
+def test_restore_refuses_checkpoint_that_does_not_fit(
+    case: str, run_dir: Path, checkpoint: Path, tmp_path: Path
+) -> None:
+    trainer, _ = run_with_checkpoint(run_dir, checkpoint, tmp_path, RESTORE_CASES[case])
     try:
         outcome = classify(trainer.restore)
     finally:
@@ -610,14 +653,7 @@ def test_restore_refuses_checkpoint_that_does_not_fit(
 
 def test_restore_accepts_the_original(run_dir: Path, checkpoint: Path, tmp_path: Path) -> None:
     """Control for the cases above: the same set-up without damage restores."""
-    run = tmp_path / "run"
-    (run / "checkpoints").mkdir(parents=True)
-    shutil.copy(run_dir / "config.json", run / "config.json")
-    for name in ("metrics.csv", "evaluations.csv"):
-        shutil.copy(run_dir / name, run / name)
-    work = copy_checkpoint(checkpoint, run / "checkpoints" / checkpoint.name)
-    resign(work, {})
-    trainer = Trainer(Config.from_dict(read_config(run)["config"]), run)
+    trainer, work = run_with_checkpoint(run_dir, checkpoint, tmp_path, lambda p: {})
     path, skipped = trainer.restore()
     trainer.close()
     assert path == work and skipped == [] and trainer.state.step == 300

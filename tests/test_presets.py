@@ -1,0 +1,99 @@
+"""Presets: each builds a valid Config holding its listed values (checked value by value against
+the sources they cite), overrides apply on top, an unknown name gets a suggestion; `ddpg presets`
+lists them, in-process and as the installed command."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import run_cli, run_exe
+
+from ddpg.config import Config
+from ddpg.errors import ConfigError
+from ddpg.presets import PRESETS, preset_config
+
+
+def test_presets_all_construct():
+    assert list(PRESETS) == [
+        "seed-lunarlander",
+        "lunarlander",
+        "pendulum",
+        "mujoco",
+        "bipedalwalker",
+    ]
+    for name in PRESETS:
+        config = preset_config(name)
+        assert isinstance(config, Config)
+        assert PRESETS[name]["description"]
+        for key, value in PRESETS[name]["values"].items():
+            assert getattr(config, key) == value, (name, key)
+
+
+def test_mujoco_preset_has_the_td3_papers_ddpg_values():
+    c = preset_config("mujoco", env_id="Hopper-v5")
+    assert c.env_id == "Hopper-v5"
+    assert (c.hidden_size, c.hidden_size_2, c.batch_size) == (400, 300, 100)
+    assert (c.actor_lr, c.critic_lr, c.weight_decay, c.tau, c.gamma) == (
+        1e-3,
+        1e-3,
+        0.0,
+        0.005,
+        0.99,
+    )
+    assert (c.noise, c.noise_std, c.eval_every, c.eval_episodes_during) == (
+        "gaussian",
+        0.1,
+        5000,
+        10,
+    )
+    assert not c.batch_norm
+
+
+def test_seed_lunarlander_has_the_notebook_values():
+    c = preset_config("seed-lunarlander")
+    assert c.env_id == "LunarLanderContinuous-v3"
+    assert c.hidden_size == 256
+    assert c.gamma == 0.99
+    assert c.actor_lr == 1e-3
+    assert c.critic_lr == 1e-3
+    assert c.episodes == 1000
+    assert c.total_steps is None
+    assert c.max_episode_steps == 200
+    assert c.batch_size == 100
+    assert c.buffer_size == 1_000_000
+    assert c.tau == 0.005
+    assert c.noise == "gaussian"
+    assert c.noise_std == 0.1
+    assert c.eval_episodes == 20
+    assert c.batch_norm is True
+    assert c.weight_decay == 0.01
+
+
+def test_preset_overrides_and_unknown_preset():
+    assert preset_config("pendulum", total_steps=600).total_steps == 600
+    with pytest.raises(ConfigError, match=r"unknown preset 'pendullum' \(did you mean 'pendulum'"):
+        preset_config("pendullum")
+    with pytest.raises(ConfigError, match="unknown config key 'tua'"):
+        preset_config("pendulum", tua=0.1)
+    with pytest.raises(ConfigError, match="tau must be in"):
+        preset_config("pendulum", tau=2.0)
+
+
+# -- `ddpg presets` ------------------------------------------------------------------------------
+def test_presets_in_process():
+    code, out, err = run_cli(["presets"])
+    assert code == 0 and err == ""
+    lines = out.splitlines()
+    assert [line.split()[0] for line in lines] == list(PRESETS)
+    assert "1000 episodes" in lines[0] and "LunarLanderContinuous-v3" in lines[0]
+    for line, name in zip(lines[1:], list(PRESETS)[1:], strict=True):
+        values = PRESETS[name]["values"]
+        assert f"{values['total_steps']:,} steps" in line
+        assert values["env_id"] in line and PRESETS[name]["description"] in line
+
+
+def test_presets_subprocess(tmp_path):
+    result = run_exe(["presets"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    names = [line.split()[0] for line in result.stdout.splitlines()]
+    assert names == list(PRESETS)
+    assert result.stderr == ""
