@@ -143,7 +143,7 @@ def test_onnx_export_matches_policy(tmp_path):
     assert meta["action_high"] == HIGH.tolist()
 
 
-def test_export_command_writes_beside_the_model_and_refuses_to_overwrite(
+def test_export_command_writes_beside_the_model_and_replaces_only_its_own_kind(
     pendulum_model, tmp_path, capsys
 ):
     _, path = pendulum_model
@@ -156,7 +156,18 @@ def test_export_command_writes_beside_the_model_and_refuses_to_overwrite(
     obs = random_obs(16)[:, :3]
     with torch.no_grad():
         assert np.abs(loaded(torch.from_numpy(obs)).numpy() - Policy.load(model)(obs)).max() < 1e-5
-    before = out.read_bytes()
-    assert main(["export", str(model), "--format", "torchscript"]) == 2
-    assert "exists" in capsys.readouterr().err
-    assert out.read_bytes() == before
+    # Our own export is replaced by a new one (the same kind of output) ...
+    out.write_bytes(out.read_bytes())
+    assert main(["export", str(model), "--format", "torchscript"]) == 0
+    capsys.readouterr()
+    # ... but a file of another kind only with --force.
+    foreign = tmp_path / "notes.pt"
+    foreign.write_text("my notes")
+    assert main(["export", str(model), "--format", "torchscript", "--out", str(foreign)]) == 2
+    assert "not a TorchScript model written by ddpg; pass --force" in capsys.readouterr().err
+    assert foreign.read_text() == "my notes"
+    assert (
+        main(["export", str(model), "--format", "torchscript", "--out", str(foreign), "--force"])
+        == 0
+    )
+    assert torch.jit.load(str(foreign)) is not None
