@@ -518,10 +518,24 @@ def _train(
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
-    console.print(
-        f"evaluating best and final policy over {trainer.config.eval_episodes} episodes..."
-    )
-    summary = finish(trainer)
+    stopped = trainer.stop_requested  # a signal that came during the run's last checkpoint
+    try:
+        if stopped is None:
+            console.print(
+                f"evaluating best and final policy over {trainer.config.eval_episodes} episodes..."
+            )
+            summary = finish(trainer)
+    except KeyboardInterrupt:
+        stopped = "SIGINT"
+    except _Terminated:
+        stopped = "SIGTERM"
+    if stopped is not None:  # training is done and checkpointed; the model files may not be
+        print(
+            f"ddpg: stopped by {stopped} after training, before the final evaluation was "
+            f"written; finish it with: ddpg train --resume {shlex.quote(str(run_dir))}",
+            file=sys.stderr,
+        )
+        return EXIT_SIGNAL[stopped]
     steps_per_s = summary["steps"] / max(summary["wall_time_s"], 1e-9)
     console.print(
         f"done: {summary['steps']:,} steps, {summary['episodes']} episodes, "
