@@ -17,7 +17,7 @@ import torch
 from ddpg.checkpoints import load_model, model_meta, network_tensors, save_model, subtree
 from ddpg.config import Config
 from ddpg.envs import FINAL_EVAL_STREAM, check_env, make_env
-from ddpg.errors import CheckpointError, RunDirError
+from ddpg.errors import CheckpointError, ConfigError, RunDirError
 from ddpg.evaluation import EvalResult, evaluate
 from ddpg.loggers import Console
 from ddpg.policy import Policy, read_model_meta
@@ -25,6 +25,10 @@ from ddpg.policy import Policy, read_model_meta
 if TYPE_CHECKING:
     from ddpg.agent import DDPGAgent
     from ddpg.train import Trainer
+
+
+# Config fields that shape the networks: a loaded model's weights fix them.
+ARCHITECTURE_FIELDS = ("hidden_size", "hidden_size_2", "batch_norm")
 
 
 class DDPG:
@@ -157,7 +161,7 @@ class DDPG:
         from ddpg.outputs import check_output
 
         path = Path(path)
-        check_output(path, "DDPG model")
+        check_output(path, "DDPG model", to_force="remove it first or choose another path")
         trainer = self._trainer_now()
         info = trainer.info
         meta = model_meta(
@@ -173,6 +177,12 @@ class DDPG:
         _check_env_arg(env, "load()")
         tensors, meta = load_model(Path(path))
         config, obs_dim, low, high = read_model_meta(path, meta)
+        for name in ARCHITECTURE_FIELDS:
+            if name in overrides and overrides[name] != getattr(config, name):
+                raise ConfigError(
+                    f"{name} cannot be changed when loading a model: its networks were built "
+                    f"with {name}={getattr(config, name)!r}"
+                )
         config = config.replace(**overrides)
         if env is not None:
             info = check_env(env)

@@ -108,9 +108,12 @@ KINDS: dict[str, Callable[[Path], bool]] = {
 }
 
 
-def check_output(path: Path, kind: str, force: bool = False) -> Path:
+def check_output(
+    path: Path, kind: str, force: bool = False, to_force: str = "pass --force to replace it"
+) -> Path:
     """Check that an output of `kind` (a key of KINDS) may be written to `path`; raise
-    RunDirError with the reason if not. Nothing is created."""
+    RunDirError with the reason if not (`to_force`: how to replace a foreign file anyway).
+    Nothing is created."""
     path = Path(path)
     if not path.name or path.name in (".", ".."):
         raise RunDirError(f"output path '{path}' names no file")
@@ -124,8 +127,7 @@ def check_output(path: Path, kind: str, force: bool = False) -> Path:
         if not force and not _holds(kind, path):
             article = "an" if kind[0].lower() in "aeiou" else "a"
             raise RunDirError(
-                f"{path} exists and is not {article} {kind} written by ddpg; pass --force to "
-                "replace it"
+                f"{path} exists and is not {article} {kind} written by ddpg; {to_force}"
             )
     check_folder(path.parent)
     return path
