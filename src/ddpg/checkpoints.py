@@ -292,6 +292,8 @@ def read_checkpoint(
                 actual = sha256(blobs[name])
         except FileNotFoundError:
             raise CheckpointError(f"{path}: missing file {name}") from None
+        except IsADirectoryError:
+            raise CheckpointError(f"{path}: {name} is a directory, not a file") from None
         # Other OSErrors (permission denied, ...) are no damage: they propagate as they are.
         if actual != digest:
             raise CheckpointError(f"{path}: {name} failed its checksum (truncated or modified)")
