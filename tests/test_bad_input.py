@@ -38,10 +38,10 @@ import envs_for_tests
 import gymnasium as gym
 import numpy as np
 import pytest
+from conftest import flags, run_cli
 
 from ddpg import DDPG, Config, Policy, preset_config
 from ddpg.checkpoints import list_checkpoints
-from ddpg.cli import main
 from ddpg.config import parse_value
 from ddpg.errors import CheckpointError, ConfigError, EnvError, RunDirError
 from ddpg.lock import RunLock
@@ -50,12 +50,20 @@ NOBODY = 65534
 REPO = Path(__file__).resolve().parents[1]
 
 # A run small enough to train in about a second: 40 steps, 20-step episodes.
-QUICK = [
-    "--total-steps", "40", "--max-episode-steps", "20", "--hidden-size", "8",
-    "--batch-size", "4", "--buffer-size", "100", "--learning-starts", "10",
-    "--eval-every", "20", "--eval-episodes-during", "1", "--eval-episodes", "1",
-    "--checkpoint-every", "20", "--torch-threads", "1", "--tensorboard", "false",
-]  # fmt: skip
+QUICK = flags(
+    total_steps=40,
+    max_episode_steps=20,
+    hidden_size=8,
+    batch_size=4,
+    buffer_size=100,
+    learning_starts=10,
+    eval_every=20,
+    eval_episodes_during=1,
+    eval_episodes=1,
+    checkpoint_every=20,
+    torch_threads=1,
+    tensorboard="false",
+)
 TRAIN = ["train", "--preset", "pendulum", *QUICK]
 
 
@@ -134,10 +142,7 @@ class Result:
 
 def cli(*argv: Any) -> Result:
     """`ddpg ARGV` in-process; an exception escaping `main` fails the test (a traceback)."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main([str(a) for a in argv])
-    return Result(code, out.getvalue(), err.getvalue())
+    return Result(*run_cli(argv))
 
 
 def expect_error(result: Result, code: int, *fragments: str, lines: int = 1) -> None:
@@ -153,7 +158,7 @@ def expect_error(result: Result, code: int, *fragments: str, lines: int = 1) -> 
         assert fragment in error, (fragment, error)
 
 
-def snapshot(*roots: Path) -> dict[str, str]:
+def fingerprint(*roots: Path) -> dict[str, str]:
     """Every file, directory and link under `roots` (themselves included) with its content's
     SHA-256 ('dir' for directories, the target for links)."""
     seen: dict[str, str] = {}
@@ -917,7 +922,7 @@ def test_cli_refuses(name: str, work: Work) -> None:
     if case.setup is not None:
         case.setup(work, run_dir)
     argv = [a.format(run=run_dir) for a in case.argv]
-    before = snapshot(work.dir, work.shared)
+    before = fingerprint(work.dir, work.shared)
     with unprivileged() if case.unprivileged else contextlib.nullcontext():
         result = cli(*argv)
     for undo in reversed(work.undo):
@@ -928,7 +933,7 @@ def test_cli_refuses(name: str, work: Work) -> None:
         assert result.out == "", result
     for fragment in case.absent:
         assert fragment not in result.err, result
-    assert snapshot(work.dir, work.shared) == before  # unchanged, and nothing created
+    assert fingerprint(work.dir, work.shared) == before  # unchanged, and nothing created
 
 
 def test_immutable_parent(work: Work) -> None:
@@ -940,9 +945,9 @@ def test_immutable_parent(work: Work) -> None:
     if subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode != 0:
         pytest.skip("this file system or container does not allow chattr +i")
     try:
-        before = snapshot(work.dir)
+        before = fingerprint(work.dir)
         result = cli(*TRAIN, "--run-dir", folder / "run")
-        assert snapshot(work.dir) == before
+        assert fingerprint(work.dir) == before
     finally:
         subprocess.run(["chattr", "-i", str(folder)], check=True)
     expect_error(result, 4, "operation not permitted: ", "frozen/run")
@@ -950,12 +955,12 @@ def test_immutable_parent(work: Work) -> None:
 
 # -- command-line cases that work (the better answer) or warn -----------------------------------
 def test_evaluate_json_into_missing_folder(work: Work) -> None:
-    before = snapshot(work.dir, work.shared)
+    before = fingerprint(work.dir, work.shared)
     result = cli("evaluate", work.shared, "--episodes", "1", "--json", "new/deeper/e.json")
     assert (result.code, result.err) == (0, ""), result
     data = json.loads((work.dir / "new" / "deeper" / "e.json").read_text())
     assert data["episodes"] == 1 and data["model"] == "best"
-    assert_kept(before, snapshot(work.dir, work.shared))
+    assert_kept(before, fingerprint(work.dir, work.shared))
 
 
 def test_evaluate_json_replaces_its_own_kind(work: Work) -> None:
@@ -971,11 +976,11 @@ def test_exact_seeds_are_not_rounded() -> None:
 
 
 def test_plot_out_without_suffix_says_what_it_wrote(work: Work) -> None:
-    before = snapshot(work.dir, work.shared)
+    before = fingerprint(work.dir, work.shared)
     result = cli("plot", work.shared, "--out", "name")
     assert (result.code, result.err, result.out) == (0, "", f"wrote {Path('name.png')}\n")
     assert (work.dir / "name.png").read_bytes().startswith(b"\x89PNG")
-    assert_kept(before, snapshot(work.dir, work.shared))
+    assert_kept(before, fingerprint(work.dir, work.shared))
 
 
 def test_plot_force_replaces_a_foreign_file(work: Work) -> None:
@@ -986,11 +991,11 @@ def test_plot_force_replaces_a_foreign_file(work: Work) -> None:
 
 
 def test_export_into_missing_folder(work: Work) -> None:
-    before = snapshot(work.dir, work.shared)
+    before = fingerprint(work.dir, work.shared)
     result = cli("export", work.shared, "--format", "torchscript", "--out", "out/p.pt")
     assert (result.code, result.err) == (0, ""), result
     assert (work.dir / "out" / "p.pt").stat().st_size > 0
-    assert_kept(before, snapshot(work.dir, work.shared))
+    assert_kept(before, fingerprint(work.dir, work.shared))
 
 
 def test_env_without_preset_uses_defaults_and_warns_about_budget(work: Work) -> None:
@@ -1053,14 +1058,14 @@ def test_stale_lock_of_a_killed_process_does_not_block(work: Work) -> None:
 def test_damaged_newest_checkpoint_is_set_aside_and_the_good_one_kept(work: Work) -> None:
     run_dir = work.copy_run()
     flip_byte("{run}/checkpoints/step-0000000200/weights.safetensors")(work, run_dir)
-    damaged = snapshot(run_dir / "checkpoints" / "step-0000000200")
+    damaged = fingerprint(run_dir / "checkpoints" / "step-0000000200")
     result = cli("train", "--resume", run_dir, "--total-steps", "250")
     assert (result.code, result.err) == (0, ""), result
     assert "skipped a damaged checkpoint" in result.out and "resumed from" in result.out
     names = sorted(p.name for p in (run_dir / "checkpoints").iterdir())
     # Resumed from step 100; the newest good checkpoints are kept, the damaged one set aside.
     assert names == ["damaged-step-0000000200", "step-0000000200", "step-0000000250"]
-    aside = snapshot(run_dir / "checkpoints" / "damaged-step-0000000200")
+    aside = fingerprint(run_dir / "checkpoints" / "damaged-step-0000000200")
     assert sorted(aside.values()) == sorted(damaged.values())
 
 
@@ -1127,10 +1132,10 @@ def test_ctrl_c_in_the_final_evaluation_says_how_to_finish(work: Work) -> None:
 def test_sigterm_while_the_env_is_made(work: Work) -> None:
     """SIGTERM before training starts: exit 143, one line, no run directory left."""
     ARMED["SIGTERM"] = 1
-    before = snapshot(work.dir)
+    before = fingerprint(work.dir)
     result = cli("train", "--env", "badinput/SigtermOnCreate-v0", *QUICK, "--run-dir", "r")
     assert (result.code, result.err, result.out) == (143, "ddpg: terminated\n", "")
-    assert snapshot(work.dir) == before
+    assert fingerprint(work.dir) == before
 
 
 def test_unexpected_error_before_a_run_dir_names_its_traceback_file(work: Work) -> None:
@@ -1154,7 +1159,7 @@ def test_debug_prints_the_traceback(work: Work) -> None:
         cli("--debug", "train", "--env", "badinput/CrashOnCreate-v0", "--run-dir", "r")
 
 
-def run_exe(*args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+def run_python(*args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
     return subprocess.run(args, capture_output=True, text=True, timeout=300, env=env, **kwargs)
 
@@ -1180,7 +1185,7 @@ run()
     ids=["loading-the-command", "loading-torch"],
 )
 def test_ctrl_c_during_start_up(module: str, argv: list[str], tmp_path: Path) -> None:
-    result = run_exe(sys.executable, "-c", CTRL_C_AT_IMPORT, module, *argv, cwd=tmp_path)
+    result = run_python(sys.executable, "-c", CTRL_C_AT_IMPORT, module, *argv, cwd=tmp_path)
     assert (result.returncode, result.stderr, result.stdout) == (130, "ddpg: interrupted\n", "")
     assert list(tmp_path.iterdir()) == []
 
@@ -1412,11 +1417,11 @@ API_CASES: dict[str, tuple[Callable[[DDPG, Path, Path], Any], type[Exception], s
 @pytest.mark.parametrize("name", list(API_CASES))
 def test_api_refuses(name: str, model: DDPG, work: Work) -> None:
     call, error, fragment = API_CASES[name]
-    before = snapshot(work.dir, work.shared)
+    before = fingerprint(work.dir, work.shared)
     with pytest.raises(error) as info:
         call(model, work.shared, work.dir)
     assert fragment in str(info.value)
-    assert snapshot(work.dir, work.shared) == before
+    assert fingerprint(work.dir, work.shared) == before
 
 
 def test_api_accepts_numpy_numbers_and_saves_into_new_folders(model: DDPG, work: Work) -> None:
