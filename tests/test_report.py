@@ -345,10 +345,10 @@ def damage(run_dir: Path, how: str) -> str:
     """Damage one file of a run as a user could; returns a fragment of the expected reason."""
     if how == "config":
         (run_dir / "config.json").write_text('{"config": {"env_id": "Pend')
-        return "config.json is unreadable"
+        return "config.json is damaged"
     if how == "config-bytes":
         (run_dir / "config.json").write_bytes(b'{"config": {"env_id": "\xff\xfe"}}')
-        return "config.json is unreadable"
+        return "config.json is damaged"
     if how == "config-key":
         data = json.loads((run_dir / "config.json").read_text())
         data["config"]["actor_learning_rate"] = 0.1
@@ -434,8 +434,8 @@ def test_refuses_files_it_did_not_write(work):
 
 def test_unwritable_output(sweep, tmp_path):
     (tmp_path / "file").write_text("x")
-    result = run_main(["report", sweep, "--out", tmp_path / "file" / "out"])
-    assert_one_line_error(result, "cannot write the report into")
+    code, out, err = run_main(["report", sweep, "--out", tmp_path / "file" / "out"])
+    assert (code, out) == (4, "") and err == f"ddpg: error: not a directory: {tmp_path / 'file'}\n"
     assert_one_line_error(
         run_main(["report", sweep, "--out", tmp_path / "file"]), "not a directory"
     )
@@ -444,7 +444,8 @@ def test_unwritable_output(sweep, tmp_path):
         locked.mkdir()
         locked.chmod(0o500)
         try:
-            assert_one_line_error(run_main(["report", sweep, "--out", locked]), "cannot write")
+            code, out, err = run_main(["report", sweep, "--out", locked])
+            assert (code, err) == (4, f"ddpg: error: permission denied: {locked}\n")
         finally:
             locked.chmod(0o700)
 

@@ -17,7 +17,7 @@ import torch
 from ddpg.checkpoints import load_model, model_meta, network_tensors, save_model, subtree
 from ddpg.config import Config
 from ddpg.envs import FINAL_EVAL_STREAM, check_env, make_env
-from ddpg.errors import CheckpointError
+from ddpg.errors import CheckpointError, ConfigError, RunDirError
 from ddpg.evaluation import EvalResult, evaluate
 from ddpg.loggers import Console
 from ddpg.policy import Policy, read_model_meta
@@ -25,6 +25,10 @@ from ddpg.policy import Policy, read_model_meta
 if TYPE_CHECKING:
     from ddpg.agent import DDPGAgent
     from ddpg.train import Trainer
+
+
+# Config fields that shape the networks: a loaded model's weights fix them.
+ARCHITECTURE_FIELDS = ("hidden_size", "hidden_size_2", "batch_norm")
 
 
 class DDPG:
@@ -52,6 +56,10 @@ class DDPG:
             )
             raise TypeError(f"config must be a ddpg.Config, got {config!r}{hint}")
         config = config or Config()
+        if run_dir is not None:
+            if not str(run_dir).strip():
+                raise ValueError("run_dir is empty; give a directory or None")
+            _check_new_run_dir(Path(run_dir))
         env_obj: gym.Env | None = None
         if isinstance(env, str):
             overrides["env_id"] = env
@@ -136,6 +144,7 @@ class DDPG:
             raise TypeError(f"evaluate() needs an int number of episodes, got {episodes!r}")
         if episodes < 1:
             raise ValueError(f"evaluate() needs episodes >= 1, got {episodes}")
+        _check_env_arg(env, "evaluate()")
         if env is None and self._trainer is not None:
             env = self._trainer.eval_env
         elif env is None:
@@ -146,20 +155,34 @@ class DDPG:
         return evaluate(self.policy, env, int(episodes), c.seed, FINAL_EVAL_STREAM)
 
     def save(self, path: str | Path) -> None:
-        """Write the four networks and the config to one safetensors file."""
+        """Write the four networks and the config to one safetensors file (its folder is
+        created). It replaces an existing file only if that is a model file of this library,
+        and never a file that a run directory needs."""
+        from ddpg.outputs import check_output
+
+        path = Path(path)
+        check_output(path, "DDPG model", to_force="remove it first or choose another path")
         trainer = self._trainer_now()
         info = trainer.info
         meta = model_meta(
             self._config.to_dict(), info.obs_dim, info.action_low, info.action_high, self.num_steps
         )
-        save_model(Path(path), network_tensors(trainer.agent.networks()), meta)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_model(path, network_tensors(trainer.agent.networks()), meta)
 
     @classmethod
     def load(cls, path: str | Path, env: gym.Env | None = None, **overrides: Any) -> DDPG:
         """A model saved by `save` (or a run's model_*.safetensors), ready to predict or learn.
         Predicting needs no environment; learning builds the training stack on first use."""
+        _check_env_arg(env, "load()")
         tensors, meta = load_model(Path(path))
         config, obs_dim, low, high = read_model_meta(path, meta)
+        for name in ARCHITECTURE_FIELDS:
+            if name in overrides and overrides[name] != getattr(config, name):
+                raise ConfigError(
+                    f"{name} cannot be changed when loading a model: its networks were built "
+                    f"with {name}={getattr(config, name)!r}"
+                )
         config = config.replace(**overrides)
         if env is not None:
             info = check_env(env)
@@ -174,3 +197,21 @@ class DDPG:
         model._trainer, model._loaded, model._own_eval_env = None, tensors, None
         model._policy = Policy.from_weights(config, obs_dim, low, high, subtree(tensors, "actor"))
         return model
+
+
+def _check_env_arg(env: Any, where: str) -> None:
+    if env is not None and not isinstance(env, gym.Env):
+        hint = " (make one with gymnasium.make)" if isinstance(env, str) else ""
+        raise TypeError(f"{where} needs env to be a gymnasium.Env, got {env!r}{hint}")
+
+
+def _check_new_run_dir(run_dir: Path) -> None:
+    """A model's run directory is new: an existing one holds another run, whose metrics and
+    checkpoints it would mix with (and whose checkpoints retention would delete)."""
+    if (run_dir.exists() or run_dir.is_symlink()) and not run_dir.is_dir():
+        raise RunDirError(f"run_dir {run_dir} exists and is not a directory")
+    if run_dir.is_dir() and any(run_dir.iterdir()):
+        raise RunDirError(
+            f"run_dir {run_dir} is not empty; give a new directory (a run is continued with "
+            "`ddpg train --resume`)"
+        )

@@ -13,6 +13,7 @@ the SHA-256 of each of them; a directory without a valid manifest is ignored.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -50,14 +51,22 @@ def _fsync_dir(path: Path) -> None:
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write `data` to `path` so that a crash leaves either the old file or the new one."""
+    """Write `data` to `path` so that a crash leaves either the old file or the new one. A
+    failure (or an interrupt) leaves no temporary file; its OSError names `path`."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        if isinstance(exc, OSError):
+            exc.filename, exc.filename2 = str(path), None
+        raise
     _fsync_dir(path.parent)
 
 
@@ -183,6 +192,29 @@ def save_checkpoint(
     directory.mkdir(parents=True, exist_ok=True)
     final = directory / f"step-{step:010d}"
     tmp = directory / f".tmp-step-{step:010d}-{os.getpid()}"
+    try:
+        _write_checkpoint_dir(tmp, tensors, arrays, state, step)
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    except BaseException as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, OSError) and exc.filename is not None:  # name the checkpoint, not
+            exc.filename, exc.filename2 = str(final), None  # its temporary twin
+        raise
+    _fsync_dir(directory)
+    for old in list_checkpoints(directory)[KEEP_CHECKPOINTS:]:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def _write_checkpoint_dir(
+    tmp: Path,
+    tensors: dict[str, torch.Tensor],
+    arrays: dict[str, np.ndarray],
+    state: dict[str, Any],
+    step: int,
+) -> None:
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir()
@@ -206,13 +238,6 @@ def save_checkpoint(
         "files": digests,
     }
     atomic_write_json(tmp / "manifest.json", manifest)
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(tmp, final)
-    _fsync_dir(directory)
-    for old in list_checkpoints(directory)[KEEP_CHECKPOINTS:]:
-        shutil.rmtree(old, ignore_errors=True)
-    return final
 
 
 def list_checkpoints(directory: Path) -> list[Path]:
@@ -267,6 +292,8 @@ def read_checkpoint(
                 actual = sha256(blobs[name])
         except FileNotFoundError:
             raise CheckpointError(f"{path}: missing file {name}") from None
+        except IsADirectoryError:
+            raise CheckpointError(f"{path}: {name} is a directory, not a file") from None
         # Other OSErrors (permission denied, ...) are no damage: they propagate as they are.
         if actual != digest:
             raise CheckpointError(f"{path}: {name} failed its checksum (truncated or modified)")
@@ -360,11 +387,14 @@ def read_config(run_dir: Path) -> dict[str, Any]:
     """RUN_DIR/config.json as written by `write_config`; CheckpointError if it is not one."""
     path = Path(run_dir) / "config.json"
     try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (FileNotFoundError, NotADirectoryError):
         raise CheckpointError(f"{run_dir} is not a run directory (no config.json)") from None
-    except (OSError, ValueError):
-        raise CheckpointError(f"{path} is unreadable") from None
+    except IsADirectoryError:
+        raise CheckpointError(f"{path} is a directory, not a run config") from None
+    except ValueError:  # not UTF-8, not JSON
+        raise CheckpointError(f"{path} is damaged (not JSON)") from None
+    # Other OSErrors (permission denied, I/O error) are no damage: they propagate as they are.
     if not isinstance(data, dict) or not isinstance(data.get("config"), dict):
         raise CheckpointError(f"{path} is not a run config")
     return data

@@ -8,23 +8,27 @@ One error boundary (`main`) turns every failure into one line on stderr and an e
     130 Ctrl-C (SIGINT)  143 SIGTERM
 
 An unexpected error also writes its traceback to a file (in the run directory, or the system's
-temporary directory) and names it; `--debug` prints the traceback instead.
+temporary directory) and names it; `--debug` prints the traceback instead. Python warnings are
+printed as one line each (`ddpg: warning: ...`); other libraries' deprecation notices are not.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
 import errno
 import json
 import math
 import os
+import re
 import shlex
 import signal
 import sys
 import tempfile
 import time
 import traceback
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import fields
 from pathlib import Path
@@ -42,22 +46,42 @@ EXIT_SIGNAL = {"SIGINT": 130, "SIGTERM": 143}
 _context: dict[str, Path] = {}
 
 
+# argparse's own pattern knows -1 and -1.5 only; a float option also takes these.
+NEGATIVE_NUMBER = re.compile(r"^-(\d+\.?\d*|\.\d+)(e[-+]?\d+)?$|^-(inf|infinity|nan)$", re.I)
+
+
 def option_name(field: str) -> str:
     return "--" + field.replace("_", "-")
 
 
 class OneLineParser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line (with a suggestion for a mistyped option)."""
+    """argparse, but a usage error is one line (with a suggestion for a mistyped option), and
+    every negative number is a value (`--target-return -1e3`, `-inf`), not an option."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = NEGATIVE_NUMBER
 
     def error(self, message: str) -> NoReturn:
         if message.startswith("unrecognized arguments:"):
-            options = [o for a in self._actions for o in a.option_strings]
+            options = _options(self)
             for word in message.split(":", 1)[1].split():
                 close = difflib.get_close_matches(word.split("=")[0], options, n=1)
                 if close:
                     message += f" (did you mean {close[0]}?)"
                     break
         self.exit(2, f"ddpg: error: {message}; see {self.prog} --help\n")
+
+
+def _options(parser: argparse.ArgumentParser) -> list[str]:
+    """Every option of `parser` and of its commands (the top level reports their unknowns)."""
+    options = []
+    for action in parser._actions:
+        options += action.option_strings
+        if isinstance(action, argparse._SubParsersAction):
+            for command in dict.fromkeys(action.choices.values()):
+                options += [o for o in _options(command) if o not in options]
+    return options
 
 
 def text(what: str) -> Callable[[str], str]:
@@ -262,6 +286,17 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
 # -- the error boundary --------------------------------------------------------------------------
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the `ddpg` command; return its exit code (never raises, but with --debug)."""
+    with warnings.catch_warnings():
+        # Deprecations inside PyTorch, SWIG and friends say nothing a user of this command can
+        # act on; Gymnasium's ("environment X is out of date") do.
+        for category in (DeprecationWarning, PendingDeprecationWarning, FutureWarning):
+            warnings.simplefilter("ignore", category)
+        warnings.filterwarnings("default", category=DeprecationWarning, module=r"^gymnasium\.")
+        warnings.showwarning = _show_warning
+        return _main(argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     _context.clear()
     debug = "--debug" in (sys.argv[1:] if argv is None else argv)
     try:
@@ -273,10 +308,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         _error(str(exc))
         return exc.exit_code
     except KeyboardInterrupt:
-        print("ddpg: interrupted", file=sys.stderr)
+        print(f"ddpg: interrupted{_resume_hint()}", file=sys.stderr)
         return EXIT_SIGNAL["SIGINT"]
     except _Terminated:
-        print("ddpg: terminated", file=sys.stderr)
+        print(f"ddpg: terminated{_resume_hint()}", file=sys.stderr)
         return EXIT_SIGNAL["SIGTERM"]
     except BrokenPipeError:  # stdout's reader went away (`ddpg presets | head -1`): done
         silence_stdout()
@@ -300,8 +335,37 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_UNEXPECTED
 
 
+_LINE_BREAKS = re.compile(r" *[\r\n\t]\s*")
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")  # colour codes in Gymnasium's warnings
+
+
 def _error(message: str) -> None:
-    print(f"ddpg: error: {' '.join(message.split())}", file=sys.stderr)
+    """One line: line breaks (of a library's multi-line message) become spaces; other spaces
+    stay, as they may be part of a path."""
+    print(f"ddpg: error: {_LINE_BREAKS.sub(' ', message).strip()}", file=sys.stderr)
+
+
+def _show_warning(message: Warning | str, *_args: Any, **_kwargs: Any) -> None:
+    """A Python warning (Gymnasium's "environment is out of date", say) as one line."""
+    text = " ".join(_ANSI.sub("", str(message)).split())
+    text = text.removeprefix("WARN: ")
+    with contextlib.suppress(OSError, ValueError):  # stderr gone: nothing to tell
+        print(f"ddpg: warning: {text}", file=sys.stderr)
+
+
+def _resume_hint() -> str:
+    """After a stop without a checkpoint: where the run can be resumed from."""
+    from ddpg.checkpoints import list_checkpoints
+
+    run_dir = _context.get("no_checkpoint")
+    if run_dir is None:
+        return ""
+    if not list_checkpoints(run_dir / "checkpoints"):
+        return " at once, before the run's first checkpoint"
+    return (
+        " at once, without a checkpoint; resume from the last one with: ddpg train --resume "
+        f"{shlex.quote(str(run_dir))}"
+    )
 
 
 def describe_os_error(exc: OSError) -> str:
@@ -405,8 +469,9 @@ def _start_and_train(args: argparse.Namespace) -> int:
         run_dir = args.run_dir or Path("runs") / (
             f"{preset}-s{config.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
         )
-        if run_dir.exists() and not run_dir.is_dir():
-            raise RunDirError(f"run directory {run_dir} exists and is not a directory")
+        if (run_dir.exists() or run_dir.is_symlink()) and not run_dir.is_dir():
+            what = "is a broken symbolic link" if run_dir.is_symlink() else "is not a directory"
+            raise RunDirError(f"run directory {run_dir} exists and {what}")
         if run_dir.exists() and any(run_dir.iterdir()):
             if not args.overwrite:
                 raise RunDirError(
@@ -432,7 +497,12 @@ def _train(
     trainer: Any, run_dir: Path, console: Console, interrupted: type, finish: Callable
 ) -> int:
     def request_stop(signum: int, _frame: Any) -> None:
-        trainer.stop_requested = signal.Signals(signum).name
+        name = signal.Signals(signum).name
+        if trainer.stop_requested is not None:  # asked twice (an update or an env step that
+            # does not end, say): stop now, without a checkpoint; the last one stays
+            _context["no_checkpoint"] = run_dir
+            raise KeyboardInterrupt if name == "SIGINT" else _Terminated
+        trainer.stop_requested = name
 
     previous = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -448,10 +518,24 @@ def _train(
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
-    console.print(
-        f"evaluating best and final policy over {trainer.config.eval_episodes} episodes..."
-    )
-    summary = finish(trainer)
+    stopped = trainer.stop_requested  # a signal that came during the run's last checkpoint
+    try:
+        if stopped is None:
+            console.print(
+                f"evaluating best and final policy over {trainer.config.eval_episodes} episodes..."
+            )
+            summary = finish(trainer)
+    except KeyboardInterrupt:
+        stopped = "SIGINT"
+    except _Terminated:
+        stopped = "SIGTERM"
+    if stopped is not None:  # training is done and checkpointed; the model files may not be
+        print(
+            f"ddpg: stopped by {stopped} after training, before the final evaluation was "
+            f"written; finish it with: ddpg train --resume {shlex.quote(str(run_dir))}",
+            file=sys.stderr,
+        )
+        return EXIT_SIGNAL[stopped]
     steps_per_s = summary["steps"] / max(summary["wall_time_s"], 1e-9)
     console.print(
         f"done: {summary['steps']:,} steps, {summary['episodes']} episodes, "
@@ -506,9 +590,12 @@ IMAGE_KINDS = {".png": "PNG image", ".svg": "SVG image", ".pdf": "PDF document"}
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
+    from ddpg.checkpoints import read_config
     from ddpg.outputs import check_output
     from ddpg.plots import plot_runs
 
+    for run_dir in args.run_dirs:  # runs first: "not a run directory" says more than the output
+        read_config(run_dir)
     out: Path = args.out or args.run_dirs[0] / "learning_curve.png"
     if not out.suffix:
         out = out.with_name(out.name + ".png")

@@ -11,8 +11,10 @@ import dataclasses
 import difflib
 import inspect
 import math
+import numbers
 import re
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from decimal import Decimal, InvalidOperation
 from functools import cache
@@ -26,6 +28,9 @@ UPDATE_MODES = ("eager", "cudagraph")
 RESUMABLE_FIELDS = ("total_steps", "episodes", "log_every", "render_from")
 SEED_LIMIT = 2**63  # seeds are exact integers in [0, 2^63)
 DEVICE_PATTERN = re.compile(r"cpu|auto|cuda(:[0-9]+)?")
+# More threads than any machine has cores: far above it, thread creation fails and the process
+# aborts inside the OpenMP runtime.
+MAX_TORCH_THREADS = 1024
 
 
 @dataclass(frozen=True)
@@ -144,12 +149,15 @@ class Config:
         return super().__new__(cls)
 
     def __post_init__(self) -> None:
+        _coerce_numbers(self)
         _validate(self)
 
     # -- construction helpers -------------------------------------------------------------
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Config:
         """Build a config from a dict, rejecting unknown keys with a suggestion."""
+        if not isinstance(data, Mapping):
+            raise TypeError(f"Config.from_dict needs a dict, got {type(data).__name__}")
         check_keys(data)
         return cls(**data)
 
@@ -235,6 +243,26 @@ def _exact_int(text: str) -> int:
     return int(number)
 
 
+def _coerce_numbers(c: Config) -> None:
+    """NumPy (or other) integers and reals become Python ints and floats: np.int64(3) is a fine
+    seed, and config.json must hold plain JSON numbers."""
+    hints = field_types()
+    for f in fields(c):
+        value = getattr(c, f.name)
+        if value is None or isinstance(value, (bool, int, float)):
+            continue
+        allowed = typing.get_args(hints[f.name]) or (hints[f.name],)
+        if int in allowed and isinstance(value, numbers.Integral):
+            object.__setattr__(c, f.name, int(value))
+        elif float in allowed and isinstance(value, numbers.Real):
+            object.__setattr__(c, f.name, float(value))
+
+
+def _type_name(hint: Any) -> str:
+    allowed = typing.get_args(hint) or (hint,)
+    return " or ".join("None" if t is type(None) else t.__name__ for t in allowed)
+
+
 def _validate(c: Config) -> None:
     def fail(message: str) -> None:
         raise ConfigError(f"invalid config: {message}")
@@ -260,7 +288,7 @@ def _validate(c: Config) -> None:
             ):
                 ok = True
         if not ok:
-            fail(f"{f.name} must be {hint}, got {value!r}")
+            fail(f"{f.name} must be {_type_name(hint)}, got {value!r}")
         if isinstance(value, float) and not math.isfinite(value):
             fail(f"{f.name} must be finite, got {value}")
         if isinstance(value, str) and not value.strip():
@@ -315,6 +343,8 @@ def _validate(c: Config) -> None:
         fail(f"update_mode must be one of {', '.join(UPDATE_MODES)}, got '{c.update_mode}'")
     if c.update_mode == "cudagraph" and c.device == "cpu":
         fail("update_mode 'cudagraph' needs a CUDA device (device 'cuda', 'cuda:N' or 'auto')")
+    if c.torch_threads > MAX_TORCH_THREADS:
+        fail(f"torch_threads must be at most {MAX_TORCH_THREADS}, got {c.torch_threads}")
     if c.log_every < 1:
         fail(f"log_every must be >= 1, got {c.log_every}")
     for name in ("eval_every", "checkpoint_every", "torch_threads"):

@@ -82,7 +82,8 @@ def _importable(env_id: str) -> bool:
         return isinstance(entry, type)  # a class; functions there only raise install hints
     try:
         return importlib.util.find_spec(entry.split(":")[0]) is not None
-    except (ImportError, ValueError):
+    except Exception:  # finding a submodule imports its package, which may itself refuse
+        # (gymnasium.envs.mujoco raises DependencyNotInstalled without MuJoCo)
         return False
 
 

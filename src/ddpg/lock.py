@@ -25,7 +25,8 @@ class RunLock:
 
     def __init__(self, run_dir: Path) -> None:
         self.path = Path(run_dir) / LOCK_NAME
-        self._fd: int | None = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        self._fd: int | None = None  # set first: __del__ runs even if the open below fails
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         if fcntl is None:
             return
         try:

@@ -8,6 +8,7 @@ if that file is the same kind of output (a PNG by a PNG, our JSON by our JSON) o
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import zipfile
@@ -37,6 +38,9 @@ RUN_DIR_ENTRIES = (
     "policy_final.onnx",
     "policy_best.pt",
     "policy_final.pt",
+    "report.md",  # `ddpg report RUN_DIR` writes into the run directory
+    "report.json",
+    "report.png",
 )
 # Of those, what the run itself needs (never replaced by an output, even with --force).
 RUN_NEEDS = RUN_DIR_ENTRIES[:9]
@@ -79,6 +83,15 @@ def _onnx(path: Path) -> bool:
         return b"\x12\x04ddpg" in f.read(256)  # producer_name "ddpg" near the start
 
 
+def _ddpg_model(path: Path) -> bool:
+    from ddpg.checkpoints import MODEL_FORMAT, _safetensors_metadata
+
+    try:
+        return _safetensors_metadata(path.read_bytes()).get("format") == MODEL_FORMAT
+    except (ValueError, UnicodeDecodeError):
+        return False
+
+
 # Recognisers of each kind of output: does the existing file hold this kind?
 KINDS: dict[str, Callable[[Path], bool]] = {
     "evaluation JSON": _json_with("run_dir", "model", "mean_return", "returns"),
@@ -91,12 +104,16 @@ KINDS: dict[str, Callable[[Path], bool]] = {
     "MP4 video": _starts_with(b"ftyp", offset=4),
     "ONNX model": _onnx,
     "TorchScript model": _torchscript,
+    "DDPG model": _ddpg_model,
 }
 
 
-def check_output(path: Path, kind: str, force: bool = False) -> Path:
+def check_output(
+    path: Path, kind: str, force: bool = False, to_force: str = "pass --force to replace it"
+) -> Path:
     """Check that an output of `kind` (a key of KINDS) may be written to `path`; raise
-    RunDirError with the reason if not. Nothing is created."""
+    RunDirError with the reason if not (`to_force`: how to replace a foreign file anyway).
+    Nothing is created."""
     path = Path(path)
     if not path.name or path.name in (".", ".."):
         raise RunDirError(f"output path '{path}' names no file")
@@ -107,20 +124,39 @@ def check_output(path: Path, kind: str, force: bool = False) -> Path:
     if path.exists() or path.is_symlink():
         if not path.is_file():
             raise RunDirError(f"{path} exists and is not a regular file")
-        if not force and not KINDS[kind](path):
+        if not force and not _holds(kind, path):
+            article = "an" if kind[0].lower() in "aeiou" else "a"
             raise RunDirError(
-                f"{path} exists and is not a {kind} written by ddpg; pass --force to replace it"
+                f"{path} exists and is not {article} {kind} written by ddpg; {to_force}"
             )
-    folder = path.parent
-    while not folder.exists():
+    check_folder(path.parent)
+    return path
+
+
+def check_folder(folder: Path) -> None:
+    """Refuse a folder that files cannot be written into (or, if it is missing, created in),
+    with the OSError that writing would raise (exit code 4), before any work is done."""
+    folder = Path(folder)
+    while not folder.exists() and folder != folder.parent:
         folder = folder.parent
     if not folder.is_dir():
-        raise RunDirError(f"cannot write {path}: {folder} is not a directory")
-    if not os.access(folder, os.W_OK | os.X_OK) and not path.parent.exists():
-        raise RunDirError(f"cannot create {path.parent}: permission denied in {folder}")
-    if path.parent.exists() and not os.access(path.parent, os.W_OK | os.X_OK):
-        raise RunDirError(f"cannot write {path}: permission denied in {path.parent}")
-    return path
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(folder))
+    if not _writable(folder):
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(folder))
+
+
+def _holds(kind: str, path: Path) -> bool:
+    """Whether `path` holds an output of `kind`; an unreadable file holds none."""
+    try:
+        return KINDS[kind](path)
+    except OSError:
+        return False
+
+
+def _writable(folder: Path) -> bool:
+    """Whether entries can be created in `folder` (by this process's effective user)."""
+    effective = os.access in os.supports_effective_ids
+    return os.access(folder, os.W_OK | os.X_OK, effective_ids=effective)
 
 
 def write_output(path: Path, data: bytes) -> None:

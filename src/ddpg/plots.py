@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,15 +34,21 @@ def _read_csv(path: Path, x: str, y: str) -> tuple[np.ndarray, np.ndarray]:
     xs, ys = [], []
     try:
         with open(path, newline="", encoding="utf-8") as f:
-            for line, row in enumerate(csv.DictReader(f), start=2):
+            reader = csv.DictReader(f)
+            if reader.fieldnames is not None and not {x, y} <= set(reader.fieldnames):
+                raise RunDirError(f"{path} has no {x} and {y} columns (a damaged or foreign file)")
+            for line, row in enumerate(reader, start=2):
                 if row.get(x) and row.get(y):
                     try:
-                        xs.append(float(row[x]))
-                        ys.append(float(row[y]))
+                        point = float(row[x]), float(row[y])
                     except ValueError:
+                        point = (float("nan"),) * 2
+                    if not all(map(math.isfinite, point)):
                         raise RunDirError(
-                            f"{path}, line {line}: '{row[x]}', '{row[y]}' are not numbers"
-                        ) from None
+                            f"{path}, line {line}: '{row[x]}', '{row[y]}' are not finite numbers"
+                        )
+                    xs.append(point[0])
+                    ys.append(point[1])
     except UnicodeDecodeError:
         raise RunDirError(f"{path} is not UTF-8 text (a damaged or foreign file)") from None
     except csv.Error as exc:

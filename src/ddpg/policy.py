@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from ddpg.checkpoints import load_model, subtree
-from ddpg.config import Config
+from ddpg.config import DEVICE_PATTERN, Config
 from ddpg.errors import CheckpointError, ConfigError
 from ddpg.networks import Actor, EnvUnitsActor
 
@@ -56,7 +56,7 @@ class Policy:
             actor.load_state_dict(weights)
         except (RuntimeError, KeyError) as exc:
             raise CheckpointError(f"actor weights do not fit the config ({exc})") from None
-        return cls(actor.to(device).eval(), config)
+        return cls(actor.to(_device(device)).eval(), config)
 
     @property
     def action_low(self) -> np.ndarray:
@@ -77,15 +77,19 @@ class Policy:
                 f"observation must be numbers of shape ({self.obs_dim},) or (N, {self.obs_dim}), "
                 f"got {type(obs).__name__}"
             )
-        array = raw.astype(np.float32, copy=False)
-        if array.ndim not in (1, 2) or array.shape[-1] != self.obs_dim or array.size == 0:
+        if raw.ndim not in (1, 2) or raw.shape[-1] != self.obs_dim or raw.size == 0:
             raise ValueError(
                 f"observation must have shape ({self.obs_dim},) or (N, {self.obs_dim}), "
-                f"got {array.shape}"
+                f"got {raw.shape}"
             )
+        with np.errstate(over="ignore"):  # beyond float32's range: named below
+            array = raw.astype(np.float32, copy=False)
         if not np.isfinite(array).all():
-            bad = np.argwhere(~np.isfinite(array))[0].tolist()
-            raise ValueError(f"observation holds a non-finite value at index {bad}")
+            bad = np.argwhere(~np.isfinite(array))[0]
+            what = "a value beyond float32's range" if np.isfinite(raw[tuple(bad)]) else None
+            raise ValueError(
+                f"observation holds {what or 'a non-finite value'} at index {bad.tolist()}"
+            )
         return array
 
     @torch.no_grad()
@@ -95,6 +99,20 @@ class Policy:
         batch = torch.as_tensor(array.reshape(-1, self.obs_dim), device=self.device)
         action = self.net(batch).cpu().numpy()
         return action[0] if array.ndim == 1 else action
+
+
+def _device(device: str | torch.device) -> torch.device:
+    """A device this machine has: ConfigError for 'tpu', or for 'cuda' without a GPU."""
+    if not isinstance(device, (str, torch.device)):
+        raise TypeError(f"device must be a string or a torch.device, got {device!r}")
+    name = str(device)
+    if name == "cpu":
+        return torch.device("cpu")
+    if not DEVICE_PATTERN.fullmatch(name):
+        raise ConfigError(f"device must be 'cpu', 'cuda', 'cuda:N' or 'auto', got '{name}'")
+    from ddpg.agent import resolve_device  # only off the CPU path: it imports more
+
+    return resolve_device(name)
 
 
 def read_model_meta(path: str | Path, meta: dict[str, Any]) -> tuple[Config, int, Any, Any]:

@@ -155,6 +155,8 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 def preset_config(name: str, **overrides: Any) -> Config:
     """The config of preset `name`, with `overrides` applied on top."""
+    if not isinstance(name, str):
+        raise TypeError(f"preset name must be a string, got {name!r}")
     if name not in PRESETS:
         close = difflib.get_close_matches(name, PRESETS, n=1)
         hint = f" (did you mean '{close[0]}'?)" if close else ""

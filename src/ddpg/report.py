@@ -163,6 +163,8 @@ def load_run(run_dir: Path) -> Run:
         data = read_config(run_dir)
     except DDPGError as exc:
         raise RunDirError(str(exc)) from None
+    except OSError as exc:  # permission denied and the like: skipped, named as such
+        raise RunDirError(f"{exc.filename}: {(exc.strerror or str(exc)).lower()}") from None
     try:
         config = normalized_config(data["config"])
     except DDPGError as exc:
@@ -197,6 +199,8 @@ def is_run_dir(path: Path) -> bool:
         return False
     try:
         read_config(path)
+        return True
+    except OSError:  # a config.json that cannot be read: load_run says why
         return True
     except DDPGError:
         return any((path / name).exists() for name in RUN_FILES)
@@ -624,8 +628,11 @@ def _is_ours(path: Path) -> bool:
 def check_outputs(out_dir: Path, force: bool) -> None:
     """Refuse before writing anything: an output path that is not a directory, or a report file
     that `ddpg report` did not write (unless `force`)."""
+    from ddpg.outputs import check_folder
+
     if out_dir.exists() and not out_dir.is_dir():
         raise RunDirError(f"output {out_dir} exists and is not a directory")
+    check_folder(out_dir)
     for name in REPORT_FILES:
         path = out_dir / name
         if path.is_dir():
@@ -649,12 +656,7 @@ def write_report(report: Report, out_dir: Path, force: bool = False) -> list[Pat
         ).encode(),
         png_name: png,
     }
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        for name, data in contents.items():
-            atomic_write_bytes(out_dir / name, data)
-    except OSError as exc:
-        raise RunDirError(
-            f"cannot write the report into {out_dir}: {exc.strerror or exc}"
-        ) from None
+    out_dir.mkdir(parents=True, exist_ok=True)  # an OSError names the path (exit code 4)
+    for name, data in contents.items():
+        atomic_write_bytes(out_dir / name, data)
     return [out_dir / name for name in REPORT_FILES]

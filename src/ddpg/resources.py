@@ -13,11 +13,14 @@ GIB = 1024**3
 # Copies of the network weights that live at once: online and target networks, AdamW's two
 # moments, gradients, the best actor's snapshot (rounded up).
 WEIGHT_COPIES = 8
+# Host memory of one environment copy, rounded up generously (Pendulum about 7 KiB, Box2D's
+# LunarLander about 120 KiB measured; MuJoCo models more).
+ENV_BYTES = 1024**2
 
 
 def required_bytes(config: Config, obs_dim: int, act_dim: int) -> tuple[int, int]:
     """Bytes of (replay buffer, networks with their optimiser state and one update's
-    activations) for `config` on spaces of these sizes."""
+    activations, and the num_envs environments) for `config` on spaces of these sizes."""
     transition = (2 * obs_dim + act_dim + 2) * 4  # ReplayBuffer: five float32 fields
     h1 = config.hidden_size
     h2 = config.hidden_size_2 or h1
@@ -25,6 +28,7 @@ def required_bytes(config: Config, obs_dim: int, act_dim: int) -> tuple[int, int
     critic = (obs_dim + act_dim + 1) * h1 + (h1 + 1) * h2 + h2 + 1
     activations = config.batch_size * (h1 + h2) * 4 * 12  # forward and backward, both nets
     networks = (actor + critic) * 4 * WEIGHT_COPIES + activations
+    networks += config.num_envs * (ENV_BYTES + 4 * (obs_dim + act_dim) * 4)
     return config.buffer_size * transition, networks
 
 
@@ -53,8 +57,13 @@ def check_memory(config: Config, obs_dim: int, act_dim: int, device: torch.devic
     if free is None or buffer + networks <= free:
         return
     raise ConfigError(
-        f"this run needs about {(buffer + networks) / GIB:.1f} GiB on {device} (replay buffer "
-        f"{buffer / GIB:.1f} GiB for {config.buffer_size:,} transitions, networks and updates "
-        f"{networks / GIB:.1f} GiB) but {free / GIB:.1f} GiB are available; lower --buffer-size "
-        "or --hidden-size"
+        f"this run needs about {_gib(buffer + networks)} GiB on {device} (replay buffer "
+        f"{_gib(buffer)} GiB for {config.buffer_size:,} transitions, networks, updates and "
+        f"{config.num_envs:,} environment(s) {_gib(networks)} GiB) but {_gib(free)} GiB "
+        "are available; lower --buffer-size, --hidden-size or --num-envs"
     )
+
+
+def _gib(n: int) -> str:
+    """`n` bytes in GiB; sizes beyond a float (--buffer-size 1e400) as a power of ten."""
+    return f"{n / GIB:.1f}" if n < 10**30 else f"10^{len(str(n // GIB)) - 1}"

@@ -107,20 +107,35 @@ def resume_run(
         names = ", ".join("--" + name.replace("_", "-") for name in changed)
         raise RunDirError(f"{names} cannot be changed when resuming; only budgets can")
     try:
-        config = Config.from_dict(saved["config"]).replace(**overrides)
+        config = Config.from_dict(saved["config"])
     except (TypeError, ValueError) as exc:
         raise RunDirError(f"{run_dir}/config.json holds no valid config ({exc})") from None
+    config = config.replace(**overrides)  # an invalid budget is the option's fault
     if not list_checkpoints(run_dir / "checkpoints"):
         raise RunDirError(f"{run_dir} has no valid checkpoint to resume from")
     trainer = Trainer(config, run_dir, console=console)
     try:
         path, skipped = trainer.restore()
+        _check_budget(trainer, overrides)
         if overrides:  # config.json follows the new budget
             write_config(run_dir, config.to_dict(), {"preset": saved.get("preset")})
     except BaseException:
         trainer.close()
         raise
     return trainer, path, skipped
+
+
+def _check_budget(trainer: Trainer, overrides: dict[str, Any]) -> None:
+    """A new budget on resume must lie beyond where the run is: a smaller one would only
+    rewrite config.json with a budget the run has already passed."""
+    state = trainer.state
+    for name, done in (("total_steps", state.step), ("episodes", state.episode)):
+        budget = overrides.get(name)
+        if budget is not None and budget <= done:
+            raise RunDirError(
+                f"--{name.replace('_', '-')} {budget} does not continue the run: it is at "
+                f"{name.replace('_', ' ')} {done} already"
+            )
 
 
 def finish_run(trainer: Trainer) -> dict[str, Any]:
