@@ -20,12 +20,14 @@ Every process of a local Ray carries SWEEP_MARKER in its environment; after a dr
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import logging
 import math
 import os
 import secrets
+import shutil
 import signal
 import socket
 import sys
@@ -142,6 +144,18 @@ def temp_dir_for(sweep_dir: Path, given: str | None) -> Path:
     return short
 
 
+def settle_temp_dir(sweep_dir: Path, temp_dir: Path) -> None:
+    """After a local Ray of a finished sweep shut down: when its temp dir was the short
+    fallback, keep its logs in SWEEP_DIR/ray and remove the fallback (and the link to it)."""
+    link = sweep_dir / "ray"
+    if not link.is_symlink() or link.resolve() != temp_dir.resolve():
+        return
+    link.unlink()
+    for logs in temp_dir.glob("session_*/logs"):
+        shutil.copytree(logs, link / logs.parent.name / "logs", symlinks=True)
+    shutil.rmtree(temp_dir, ignore_errors=True)
+
+
 def local_resources(
     num_trials: int, max_concurrent: int | None, cpus: int, gpus: float
 ) -> tuple[int, int]:
@@ -208,6 +222,9 @@ def ray_session(
         yield RaySession(address, temp_dir, nodes)
     finally:
         ray.shutdown()
+        if local:
+            assert temp_dir is not None
+            stop_leftovers(temp_dir, grace_s=10.0)  # the driver leaves no Ray process behind
 
 
 @contextmanager
@@ -222,29 +239,37 @@ def _sigint_blocked() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
-def stop_leftovers(temp_dir: Path) -> int:
-    """SIGKILL the processes that an earlier local Ray of this sweep left (they carry its marker
-    in their environment); only called while this driver holds the sweep's lock. Returns how
-    many were stopped."""
-    marker = f"{SWEEP_MARKER}={temp_dir}".encode()
-    stopped = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            environ = (entry / "environ").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if marker in environ:
-            try:
-                os.kill(int(entry.name), signal.SIGKILL)
-                stopped.append(int(entry.name))
-            except OSError:
-                pass
+def stop_leftovers(temp_dir: Path, grace_s: float = 0.0) -> int:
+    """Stop the processes of this sweep's local Ray (they carry its marker in their
+    environment) that are still there after `grace_s` seconds: what an earlier session left
+    after its driver was killed (Ray's agents outlive it), or stragglers of a shutdown. Only
+    called while this driver holds the sweep's lock. Returns how many were stopped."""
+    deadline = time.monotonic() + grace_s
+    while _marked(temp_dir) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    stopped = _marked(temp_dir)
+    for pid in stopped:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
     deadline = time.monotonic() + 10
     while stopped and time.monotonic() < deadline and any(_alive(p) for p in stopped):
         time.sleep(0.1)
     return len(stopped)
+
+
+def _marked(temp_dir: Path) -> list[int]:
+    """Live processes other than this one whose environment holds the sweep's marker."""
+    marker = f"{SWEEP_MARKER}={temp_dir}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if marker in (entry / "environ").read_bytes().split(b"\0") and _alive(int(entry.name)):
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
 
 
 def _alive(pid: int) -> bool:

@@ -70,6 +70,8 @@ def run_sweep(spec: SweepSpec, sweep_dir: Path, console: Console, resume: bool) 
                 trials = _run_tune(spec, sweep_dir, console, resume, address, temp_dir, received)
             except KeyboardInterrupt:
                 raise SweepInterrupted(received[0] if received else "SIGINT", sweep_dir) from None
+        if temp_dir is not None:
+            cluster.settle_temp_dir(sweep_dir, temp_dir)
         _remove_stale_reports(sweep_dir)
         summary = _summary(spec, sweep_dir, trials)
         atomic_write_json(sweep_dir / RESULTS_FILE, {"trials": summary})

@@ -53,13 +53,14 @@ def trial_main(params: dict[str, Any]) -> None:
     spec = read_spec(sweep_dir)
     trial = trial_of(params, spec, tune.get_context().get_trial_id())
     members = members_of(sweep_dir, spec, trial)
+    history = [read_attempts(m.run_dir) for m in members]
     checkpoint = tune.get_checkpoint()
     if checkpoint is None:
         reported = prepare_runs(members, None)
     else:
         with checkpoint.as_directory() as saved:
             reported = prepare_runs(members, Path(saved))
-    record_attempt(members, reported)
+    record_attempt(members, history, reported)
 
     def report(step: int) -> None:
         values = [last_value(m.run_dir, spec.metric) for m in members]
@@ -264,24 +265,30 @@ def last_value(run_dir: Path, metric: str) -> float | None:
     return float(rows[-1][column])
 
 
-def record_attempt(members: list[Member], reported: int | None) -> None:
-    """Append where this attempt runs (Ray node id, host, process) to each run's trial.json."""
+def read_attempts(run_dir: Path) -> list[dict[str, Any]]:
+    try:
+        return list(json.loads((run_dir / ATTEMPTS_FILE).read_text())["attempts"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+
+
+def record_attempt(
+    members: list[Member], history: list[list[dict[str, Any]]], reported: int | None
+) -> None:
+    """Append where this attempt runs (Ray node id, host, process, the step it starts from) to
+    each run's trial.json, after the attempts before it."""
     import ray
 
     from ddpg.checkpoints import atomic_write_json, list_checkpoints
 
-    for m in members:
-        path = m.run_dir / ATTEMPTS_FILE
-        attempts = json.loads(path.read_text())["attempts"] if path.exists() else []
+    for m, attempts in zip(members, history, strict=True):
         newest = list_checkpoints(m.run_dir / "checkpoints") if reported is not None else []
-        attempts.append(
-            {
-                "node_id": ray.get_runtime_context().get_node_id(),
-                "hostname": socket.gethostname(),
-                "pid": os.getpid(),
-                "from_step": step_of(newest[0]) if newest else 0,
-                "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            }
-        )
+        attempt = {
+            "node_id": ray.get_runtime_context().get_node_id(),
+            "hostname": socket.gethostname(),
+            "pid": os.getpid(),
+            "from_step": step_of(newest[0]) if newest else 0,
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
         m.run_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(path, {"attempts": attempts})
+        atomic_write_json(m.run_dir / ATTEMPTS_FILE, {"attempts": [*attempts, attempt]})
