@@ -27,9 +27,12 @@ from pathlib import Path
 import pytest
 from safetensors.torch import load_file
 
+from ddpg.checkpoints import read_config
 from ddpg.cli import main
 from ddpg.config import Config
 from ddpg.loggers import Console
+from ddpg.presets import preset_config
+from ddpg.runs import finish_run, start_run
 from ddpg.sweep.spec import (
     build_spec,
     parse_grid,
@@ -38,7 +41,6 @@ from ddpg.sweep.spec import (
     read_spec,
     write_spec,
 )
-from ddpg.train import Trainer, read_config
 
 HAS_RAY = all(importlib.util.find_spec(m) is not None for m in ("ray", "pandas", "pyarrow"))
 needs_ray = pytest.mark.skipif(
@@ -67,6 +69,7 @@ def test_seeds_ranges_and_lists():
 
 def test_grid_points_seeds_and_names(tmp_path):
     spec = build_spec(
+        base=preset_config("pendulum", total_steps=20_000),
         preset="pendulum",
         fixed={"total_steps": 20_000},
         seeds=parse_seeds("0-1"),
@@ -85,6 +88,7 @@ def test_grid_points_seeds_and_names(tmp_path):
 def test_random_search_is_drawn_up_front_and_reproducible():
     def spec(search_seed: int):
         return build_spec(
+            base=preset_config("pendulum"),
             preset="pendulum",
             fixed={},
             seeds=(0, 1, 2),
@@ -104,7 +108,7 @@ def test_random_search_is_drawn_up_front_and_reproducible():
 
 
 def test_asha_grace_period_defaults_to_the_first_trained_evaluation():
-    spec = build_spec(preset="pendulum", fixed={}, scheduler="asha")
+    spec = build_spec(base=preset_config("pendulum"), preset="pendulum", fixed={}, scheduler="asha")
     assert spec.grace_period == 1_000 + 5_000  # pendulum: learning_starts + eval_every
     assert spec.max_t == 15_000
 
@@ -134,7 +138,6 @@ BAD = [
      "uniform needs a float field"),
     (["--address", "127.0.0.1:PORT"], "no Ray cluster at 127.0.0.1:"),
     (["--address", "no-such-host.invalid:6379"], "unknown host"),
-    (["--address", "10.255.255.1:6379"], "no Ray cluster at 10.255.255.1:6379"),
     (["--env", "CartPole-v1"], "Discrete action space"),
 ]  # fmt: skip
 
@@ -146,6 +149,30 @@ def test_bad_input_is_one_line_before_anything_is_made(tmp_path, capsys, args, m
     assert main(["sweep", *TINY, *args, "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("ddpg: error: ") and message in err, err
+    assert not out.exists()
+
+
+@pytest.fixture(autouse=True)
+def _environment_restored():
+    """The sweep sets Ray's environment variables in its process; tests run it in this one."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+@needs_ray
+def test_an_address_that_answers_but_is_not_ray(tmp_path, capsys):
+    """A TCP server that accepts and says nothing: Ray's client gives up after its retries."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        address = f"127.0.0.1:{server.getsockname()[1]}"
+        out = tmp_path / "sweep"
+        assert main(["sweep", *TINY, "--address", address, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"ddpg: error: no Ray cluster at {address}")
+    assert "within 5 s" in err  # the silent server never answered the HTTP/2 preface
     assert not out.exists()
 
 
@@ -186,10 +213,9 @@ def plain_runs(tmp_path_factory: pytest.TempPathFactory):
         key = json.dumps(config.to_dict(), sort_keys=True)
         if key not in cache:
             run_dir = root / f"run{len(cache)}"
-            trainer = Trainer(config, run_dir, console=Console(quiet=True))
+            trainer = start_run(config, run_dir, "pendulum", Console(quiet=True))
             trainer.run()
-            trainer.save_models()
-            trainer.final_evaluation()
+            finish_run(trainer)
             trainer.close()
             cache[key] = run_dir
         return cache[key]

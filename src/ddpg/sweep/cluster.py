@@ -43,6 +43,7 @@ from ddpg.errors import DDPGError
 SWEEP_MARKER = "DDPG_SWEEP_RAY"
 MAX_TEMP_DIR_BYTES = 40  # + "/session_<date>_<time>_<usec>_<pid>/sockets/plasma_store" <= 107
 CONNECT_TIMEOUT_S = 5.0
+JOIN_RETRIES = 10  # one a second, when an address answers but is not a Ray cluster
 OBJECT_STORE_BYTES = 128 * 2**20  # trials pass files, not objects: Ray's minimum is 75 MiB
 RAY_EXTRA = 'pip install "ddpg[ray]"'
 
@@ -69,8 +70,8 @@ def resolve_address(address: str) -> str:
     if not sep or not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
         raise ClusterError(f"--address: expected auto or HOST:PORT, got '{address}'")
     try:
-        with socket.create_connection((host.strip("[]"), int(port_text)), CONNECT_TIMEOUT_S):
-            pass
+        with socket.create_connection((host.strip("[]"), int(port_text)), CONNECT_TIMEOUT_S) as s:
+            grpc = os.environ.get("RAY_USE_TLS", "0") not in ("0", "") or _answers_http2(s)
     except socket.gaierror:
         raise ClusterError(f"--address {address}: unknown host '{host}'") from None
     except TimeoutError:
@@ -79,7 +80,26 @@ def resolve_address(address: str) -> str:
         ) from None
     except OSError as exc:
         raise ClusterError(f"no Ray cluster at {address}: {exc.strerror or exc}") from None
+    if not grpc:
+        raise ClusterError(f"no Ray cluster at {address}: the server there does not speak gRPC")
     return address
+
+
+def _answers_http2(connection: socket.socket) -> bool:
+    """Whether the server answers an HTTP/2 client preface with a SETTINGS frame, as Ray's
+    gRPC servers do at once (a silent or non-HTTP/2 server would keep Ray's client retrying for
+    minutes)."""
+    connection.settimeout(CONNECT_TIMEOUT_S)
+    preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+    empty_settings = b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"  # length 0, type 4, stream 0
+    connection.sendall(preface + empty_settings)
+    header = b""
+    while len(header) < 9:
+        chunk = connection.recv(9 - len(header))
+        if not chunk:
+            return False
+        header += chunk
+    return header[3] == 0x04  # frame type SETTINGS
 
 
 def _auto_address() -> str:
@@ -104,10 +124,14 @@ def token_available() -> bool:
     return bool(os.environ.get("RAY_AUTH_TOKEN")) or Path(path).is_file()
 
 
-def set_auth_environment(local: bool) -> None:
-    """Before Ray is imported (it reads the mode once): a local Ray gets token authentication
-    with a token of its own unless the user chose; a client of a cluster uses a token whenever
-    one is available and the user did not set RAY_AUTH_MODE."""
+def prepare_environment(local: bool) -> None:
+    """Before Ray is imported (it reads these once). Tune's own progress tables off (the sweep
+    prints a line per event); a client gives up on an address that answers but is not a Ray
+    cluster after about JOIN_RETRIES seconds; and authentication: a local Ray gets token
+    authentication with a token of its own unless the user chose; a client of a cluster uses a
+    token whenever one is available and the user did not set RAY_AUTH_MODE."""
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    os.environ.setdefault("RAY_NUM_REDIS_GET_RETRIES", str(JOIN_RETRIES))
     if os.environ.get("RAY_AUTH_MODE"):
         return
     if local:
@@ -181,7 +205,7 @@ def ray_session(
 ) -> Iterator[RaySession]:
     """Start a local Ray (or connect to `address`), and shut it down on the way out."""
     local = address is None
-    set_auth_environment(local)
+    prepare_environment(local)
     if local:
         assert temp_dir is not None
         os.environ[SWEEP_MARKER] = str(temp_dir)
@@ -204,19 +228,19 @@ def ray_session(
     else:
         kwargs["address"] = address
     try:
-        with _sigint_blocked():  # Ray's processes must not get the terminal's Ctrl-C
+        # Ray's processes must not get the terminal's Ctrl-C; its C++ core logs retries to fd 2
+        with _sigint_blocked(), _stderr_silenced():
             ray.init(**kwargs)
     except AuthenticationError:
         raise ClusterError(
             f"the Ray cluster at {address} refused the authentication token: set "
             "RAY_AUTH_MODE=token and the cluster's token (RAY_AUTH_TOKEN or ~/.ray/auth_token)"
         ) from None
-    except ConnectionError as exc:
-        raise ClusterError(f"could not join the Ray cluster at {address}: {exc}") from None
-    except Exception as exc:  # Ray raises RuntimeError and others when its processes fail
-        where = f"its logs are in {temp_dir}" if local else "see the cluster's logs"
+    except Exception as exc:  # Ray raises ConnectionError, RuntimeError and others
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ClusterError(f"Ray did not start ({first}); {where}") from None
+        if not local:
+            raise ClusterError(f"no Ray cluster at {address}: {first}") from None
+        raise ClusterError(f"Ray did not start ({first}); its logs are in {temp_dir}") from None
     try:
         nodes = sum(1 for n in ray.nodes() if n.get("Alive"))
         yield RaySession(address, temp_dir, nodes)
@@ -225,6 +249,21 @@ def ray_session(
         if local:
             assert temp_dir is not None
             stop_leftovers(temp_dir, grace_s=10.0)  # the driver leaves no Ray process behind
+
+
+@contextmanager
+def _stderr_silenced() -> Iterator[None]:
+    """File descriptor 2 to /dev/null for a while (Python's sys.stderr included)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 @contextmanager

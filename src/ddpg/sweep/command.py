@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import os
+import contextlib
 import sys
 import time
 from dataclasses import replace
 from pathlib import Path
 
-from ddpg.cli import option_name, preset_and_overrides
+from ddpg.cli import _overrides, option_name, train_config
 from ddpg.errors import RunDirError
 from ddpg.loggers import Console
 from ddpg.sweep import cluster
@@ -47,7 +47,7 @@ SPEC_OPTIONS = (
 )
 
 
-def cmd_sweep(args: argparse.Namespace) -> int:
+def run_command(args: argparse.Namespace) -> int:
     console = Console(quiet=args.quiet)
     if args.resume is not None:
         sweep_dir = args.resume
@@ -61,27 +61,29 @@ def cmd_sweep(args: argparse.Namespace) -> int:
                 f"--resume {sweep_dir}"
             )
     cluster.require_ray(spec.search)
-    if spec.address is not None:
-        cluster.resolve_address(spec.address)  # a wrong address fails before anything is made
+    cluster.prepare_environment(local=spec.address is None)  # read by Ray when it is imported
+    address = cluster.resolve_address(spec.address) if spec.address is not None else None
     if args.resume is None:
         _check_envs(spec)
-        (sweep_dir / TRIALS_DIR).mkdir(parents=True)
-        write_spec(sweep_dir, spec)
-        console.print(f"sweep of {spec.num_trials()} trials into {sweep_dir}")
-
-    cluster.set_auth_environment(local=spec.address is None)  # Ray reads it when imported
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # Tune's own tables off (verbose 0)
     from ddpg.sweep.driver import SweepInterrupted, format_summary, run_sweep
 
-    try:
-        rows = run_sweep(spec, sweep_dir, console, resume=args.resume is not None)
-    except SweepInterrupted as stop:
-        print(
-            f"ddpg: sweep stopped by {stop.signal_name}; its state is saved\n"
-            f"resume with: {stop.resume_command}",
-            file=sys.stderr,
-        )
-        return stop.exit_code
+    with contextlib.ExitStack() as stack:
+        joined = None
+        if address is not None:  # joined before anything is created: a wrong address fails
+            joined = stack.enter_context(cluster.ray_session(address, None, 0, 0))
+        if args.resume is None:
+            (sweep_dir / TRIALS_DIR).mkdir(parents=True)
+            write_spec(sweep_dir, spec)
+            console.print(f"sweep of {spec.num_trials()} trials into {sweep_dir}")
+        try:
+            rows = run_sweep(spec, sweep_dir, console, args.resume is not None, joined)
+        except SweepInterrupted as stop:
+            print(
+                f"ddpg: sweep stopped by {stop.signal_name}; its state is saved\n"
+                f"resume with: {stop.resume_command}",
+                file=sys.stderr,
+            )
+            return stop.exit_code
     console.print(format_summary(rows, spec.metric))
     console.print(
         f"files: {sweep_dir}/ (sweep.json, results.json, trials/); `ddpg report {sweep_dir}`"
@@ -90,7 +92,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def _new_spec(args: argparse.Namespace) -> SweepSpec:
-    preset, fixed = preset_and_overrides(args)
+    fixed = _overrides(args)
+    base, preset, notes = train_config(args.preset, fixed)  # exactly what `ddpg train` runs
+    for line in notes:
+        print(f"ddpg: warning: {line}", file=sys.stderr)
     options = {
         "search_seed": args.search_seed,
         "scheduler": args.scheduler,
@@ -103,6 +108,7 @@ def _new_spec(args: argparse.Namespace) -> SweepSpec:
         "max_failures": args.max_failures,
     }
     return build_spec(
+        base=base,
         preset=preset,
         fixed=fixed,
         seeds=parse_seeds(args.seeds) if args.seeds is not None else None,
@@ -111,7 +117,7 @@ def _new_spec(args: argparse.Namespace) -> SweepSpec:
         samples=args.samples,
         space=parse_space(args.space),
         address=args.address,
-        ray_temp_dir=args.ray_temp_dir,
+        ray_temp_dir=str(args.ray_temp_dir) if args.ray_temp_dir is not None else None,
         **{k: v for k, v in options.items() if v is not None},
     )
 

@@ -20,7 +20,7 @@ import json
 import shlex
 import signal
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,20 +54,26 @@ class TrialsFailed(DDPGError):
     exit_code = 1
 
 
-def run_sweep(spec: SweepSpec, sweep_dir: Path, console: Console, resume: bool) -> list[dict]:
-    """Run (or continue) the sweep in `sweep_dir` to its end; return each trial's summary."""
+def run_sweep(
+    spec: SweepSpec,
+    sweep_dir: Path,
+    console: Console,
+    resume: bool,
+    joined: cluster.RaySession | None = None,
+) -> list[dict]:
+    """Run (or continue) the sweep in `sweep_dir` to its end, on the cluster already `joined`
+    or on a local Ray started here; return each trial's summary."""
     sweep_dir = sweep_dir.absolute()
     with _locked(sweep_dir):
-        local = spec.address is None
-        address = None if local else cluster.resolve_address(spec.address or "")
-        temp_dir = cluster.temp_dir_for(sweep_dir, spec.ray_temp_dir) if local else None
-        if local and resume and temp_dir is not None:
-            left = cluster.stop_leftovers(temp_dir)
+        temp_dir = None
+        if joined is None:
+            temp_dir = cluster.temp_dir_for(sweep_dir, spec.ray_temp_dir)
+            left = cluster.stop_leftovers(temp_dir) if resume else 0
             if left:
                 console.print(f"stopped {left} Ray processes left by an earlier session")
         with _stop_on_sigterm() as received:
             try:
-                trials = _run_tune(spec, sweep_dir, console, resume, address, temp_dir, received)
+                trials = _run_tune(spec, sweep_dir, console, resume, joined, temp_dir, received)
             except KeyboardInterrupt:
                 raise SweepInterrupted(received[0] if received else "SIGINT", sweep_dir) from None
         if temp_dir is not None:
@@ -91,7 +97,7 @@ def _run_tune(
     sweep_dir: Path,
     console: Console,
     resume: bool,
-    address: str | None,
+    joined: cluster.RaySession | None,
     temp_dir: Path | None,
     received: list[str],
 ) -> list[Any]:
@@ -99,11 +105,13 @@ def _run_tune(
     cpus, gpus = cluster.local_resources(
         spec.num_trials(), spec.max_concurrent, spec.cpus_per_trial, spec.gpus_per_trial
     )
-    with cluster.ray_session(address, temp_dir, cpus, gpus) as session:
-        if address is None:
+    with (
+        nullcontext(joined) if joined else cluster.ray_session(None, temp_dir, cpus, gpus)
+    ) as session:
+        if session.address is None:
             where = f"a local Ray ({cpus} CPUs{f', {gpus} GPUs' if gpus else ''})"
         else:
-            where = f"the cluster at {address} ({session.nodes} nodes)"
+            where = f"the cluster at {session.address} ({session.nodes} nodes)"
         verb = "resuming" if resume else "running"
         console.print(f"{verb} a sweep of {spec.num_trials()} trials on {where}")
         _SESSION.console, _SESSION.metric, _SESSION.trials = console, spec.metric, []

@@ -30,10 +30,8 @@ from typing import Any
 import numpy as np
 
 from ddpg import __version__
-from ddpg.checkpoints import atomic_write_json
 from ddpg.config import Config, field_names, field_types, parse_value
 from ddpg.errors import ConfigError, RunDirError
-from ddpg.presets import preset_config
 
 SPEC_FILE = "sweep.json"
 SPEC_FORMAT = "ddpg-sweep"
@@ -201,6 +199,8 @@ class SweepSpec:
 
 
 def write_spec(sweep_dir: Path, spec: SweepSpec) -> None:
+    from ddpg.checkpoints import atomic_write_json
+
     atomic_write_json(Path(sweep_dir) / SPEC_FILE, spec.to_dict())
 
 
@@ -355,6 +355,7 @@ def _base_type(name: str) -> Any:
 # -- building and validating a spec ---------------------------------------------------------------
 def build_spec(
     *,
+    base: Config,
     preset: str,
     fixed: dict[str, Any],
     seeds: tuple[int, ...] | None = None,
@@ -399,18 +400,15 @@ def build_spec(
         hint = f" (did you mean '{close[0]}'?)" if close else ""
         raise ConfigError(f"--metric: unknown metric '{metric}'{hint}; one of {', '.join(METRICS)}")
 
-    values = dict(fixed)
-    if "torch_threads" not in values:
-        values["torch_threads"] = cpus_per_trial  # a trial's torch uses the CPUs it holds
-    base_config = preset_config(preset, **values)
+    if "torch_threads" not in fixed:
+        base = base.replace(torch_threads=cpus_per_trial)  # a trial's torch uses its CPUs
     if seeds is None:
-        seeds = (base_config.seed,)
-    base = base_config.to_dict()
+        seeds = (base.seed,)
     samples = samples if samples is not None else 0
     points = _points(grid, space, search, samples, search_seed)
     spec = SweepSpec(
         preset=preset,
-        base=base,
+        base=base.to_dict(),
         fixed=dict(fixed),
         seeds=tuple(seeds),
         grid=grid,

@@ -27,9 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ddpg import __version__
 from ddpg.config import Config
 from ddpg.errors import RunDirError
+from ddpg.lock import RunLock
 from ddpg.sweep.spec import METRICS, TIME_ATTR, TRIALS_DIR, SweepSpec, Trial, read_spec
 
 ATTEMPTS_FILE = "trial.json"  # in each run dir: where (node, process) each attempt ran
@@ -92,19 +92,16 @@ def train_members(
     checkpoints); with `report` None, only finish the runs. Then write each run's model files
     and evaluation.json."""
     from ddpg.loggers import Console
-    from ddpg.train import Trainer, write_config
+    from ddpg.runs import finish_run, resume_run, start_run
 
+    console = Console(quiet=True)
     trainers = []
     try:
         for m in members:
-            trainer = Trainer(m.config, m.run_dir, console=Console(quiet=True))
-            trainers.append(trainer)
-            if reported is not None:
-                trainer.restore()
+            if reported is None:
+                trainers.append(start_run(m.config, m.run_dir, preset, console))
             else:
-                write_config(
-                    m.run_dir, m.config, {"preset": preset, "library_version": __version__}
-                )
+                trainers.append(resume_run(m.run_dir, {}, console)[0])
         if report is not None:
             config = members[0].config
             finished = [False] * len(trainers)
@@ -114,14 +111,13 @@ def train_members(
                 for i, t in enumerate(trainers):
                     if not finished[i]:
                         t.run(max_steps=target)
-                        finished[i] = t.step < target  # the target return was reached
+                        finished[i] = t.state.step < target  # the target return was reached
                 report(target)
                 if all(finished):
                     break
         for m, t in zip(members, trainers, strict=True):
             if not (m.run_dir / "evaluation.json").exists():
-                t.save_models()
-                t.final_evaluation()
+                finish_run(t)
     finally:
         for t in trainers:
             t.close()
@@ -183,17 +179,27 @@ def prepare_runs(members: list[Member], saved: Path | None) -> int | None:
                 f"{m.run_dir} is missing: a sweep directory must be on storage that every node "
                 "of the cluster shares"
             )
-        folder = m.run_dir / "checkpoints"
-        for newer in list_checkpoints(folder):
-            if step_of(newer) >= step_of(steps[0]):
-                shutil.rmtree(newer)
-        tmp = folder / f".tmp-sweep-{os.getpid()}"
-        shutil.rmtree(tmp, ignore_errors=True)
-        shutil.copytree(steps[0], tmp)
-        os.replace(tmp, folder / steps[0].name)
+        lock = RunLock(m.run_dir)  # refused while another process trains this run
+        try:
+            _install(steps[0], m.run_dir / "checkpoints")
+        finally:
+            lock.release()
     if saved is None:
         return None
     return int(json.loads((saved / REPORT_FILE).read_text())[TIME_ATTR])
+
+
+def _install(checkpoint: Path, folder: Path) -> None:
+    """Make `checkpoint` (a copy of Tune's) the newest checkpoint in `folder`."""
+    from ddpg.checkpoints import list_checkpoints
+
+    for newer in list_checkpoints(folder):
+        if step_of(newer) >= step_of(checkpoint):
+            shutil.rmtree(newer)
+    tmp = folder / f".tmp-sweep-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(checkpoint, tmp)
+    os.replace(tmp, folder / checkpoint.name)
 
 
 def _remove_unreported_run(m: Member) -> None:
@@ -206,20 +212,16 @@ def _remove_unreported_run(m: Member) -> None:
             ours = json.loads(config_file.read_text()).get("config") == m.config.to_dict()
         except (OSError, ValueError):
             ours = False
-    unexpected = [p.name for p in m.run_dir.iterdir() if p.name not in _RUN_FILES]
+    from ddpg.outputs import library_made
+
+    unexpected = [p.name for p in m.run_dir.iterdir() if not library_made(p.name)]
     if not ours or unexpected:
         raise RunDirError(f"{m.run_dir} holds files this sweep did not make; move them away")
-    shutil.rmtree(m.run_dir)
-
-
-_RUN_FILES = {
-    "config.json",
-    "metrics.csv",
-    "evaluations.csv",
-    "tensorboard",
-    "checkpoints",
-    ATTEMPTS_FILE,
-}
+    lock = RunLock(m.run_dir)  # refused while another process trains this run
+    try:
+        shutil.rmtree(m.run_dir)
+    finally:
+        lock.release()
 
 
 class linked_checkpoints:  # noqa: N801 (used as a context manager, like a function)
