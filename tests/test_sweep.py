@@ -139,6 +139,9 @@ BAD = [
     (["--address", "127.0.0.1:PORT"], "no Ray cluster at 127.0.0.1:"),
     (["--address", "no-such-host.invalid:6379"], "unknown host"),
     (["--env", "CartPole-v1"], "Discrete action space"),
+    (["--gpus-per-trial", "0.5"], "--gpus-per-trial needs --device cuda"),
+    (["--max-concurrent", "0"], "--max-concurrent: expected an integer >= 1"),
+    (["--metric", "return"], "invalid choice: 'return'"),
 ]  # fmt: skip
 
 

@@ -127,11 +127,14 @@ def token_available() -> bool:
 def prepare_environment(local: bool) -> None:
     """Before Ray is imported (it reads these once). Tune's own progress tables off (the sweep
     prints a line per event); a client gives up on an address that answers but is not a Ray
-    cluster after about JOIN_RETRIES seconds; and authentication: a local Ray gets token
-    authentication with a token of its own unless the user chose; a client of a cluster uses a
-    token whenever one is available and the user did not set RAY_AUTH_MODE."""
+    cluster after about JOIN_RETRIES seconds; a local Ray's trials run at the priority of a
+    plain `ddpg train`; and authentication: a local Ray gets token authentication with a token
+    of its own unless the user chose; a client of a cluster uses a token whenever one is
+    available and the user did not set RAY_AUTH_MODE."""
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     os.environ.setdefault("RAY_NUM_REDIS_GET_RETRIES", str(JOIN_RETRIES))
+    if local:  # trials are the work: not at Ray's default worker niceness of 15
+        os.environ.setdefault("RAY_worker_niceness", "0")
     if os.environ.get("RAY_AUTH_MODE"):
         return
     if local:

@@ -31,7 +31,7 @@ from ddpg.checkpoints import atomic_write_json
 from ddpg.errors import DDPGError, RunDirError
 from ddpg.loggers import Console
 from ddpg.sweep import cluster
-from ddpg.sweep.spec import TIME_ATTR, TRIALS_DIR, SweepSpec, Trial, format_value
+from ddpg.sweep.spec import TIME_ATTR, TRIALS_DIR, SweepSpec, Trial
 from ddpg.sweep.trial import REPORT_PREFIX, finish_trial, optuna_point_name, trial_main
 
 TUNE_DIR = "tune"
@@ -328,7 +328,7 @@ def format_summary(rows: list[dict], metric: str) -> str:
         value = r.get(metric)
         lines.append(
             f"{r['name']:{width}s} {r['status']:13s} {r['steps'] or '-':>8} "
-            f"{'-' if value is None else format_value(round(value, 1)):>14s} "
+            f"{_num(value):>14s} "
             f"{_num(r['best_mean_return']):>9s} {_num(r['final_mean_return']):>9s}"
         )
     return "\n".join(lines)
