@@ -179,6 +179,15 @@ def test_an_address_that_answers_but_is_not_ray(tmp_path, capsys):
     assert not out.exists()
 
 
+@needs_ray
+def test_address_auto_without_a_cluster(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    monkeypatch.setenv("RAY_TMPDIR", str(tmp_path))  # where `ray start` would record a cluster
+    assert main(["sweep", *TINY, "--address", "auto", "--out", str(tmp_path / "s")]) == 2
+    assert "--address auto: no running Ray cluster found" in capsys.readouterr().err
+    assert not (tmp_path / "s").exists()
+
+
 def test_existing_out_is_refused_untouched(tmp_path, capsys):
     out = tmp_path / "sweep"
     out.mkdir()

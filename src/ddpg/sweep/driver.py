@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import shlex
 import signal
 from collections.abc import Iterator
@@ -115,6 +116,9 @@ def _run_tune(
         verb = "resuming" if resume else "running"
         console.print(f"{verb} a sweep of {spec.num_trials()} trials on {where}")
         _SESSION.console, _SESSION.metric, _SESSION.trials = console, spec.metric, []
+        # Tune logs a trial's traceback at ERROR; the sweep says it in one line (and Tune keeps
+        # the traceback in the trial's error.txt)
+        logging.getLogger("ray.tune").setLevel(logging.CRITICAL)
         _tuner(spec, sweep_dir, resume).fit()
         trials = _SESSION.trials
         ended = [t for t in trials if t.status == "ERROR" or _finished(t)]
@@ -258,7 +262,8 @@ class _Tracker(tune.Callback):
         self._print(f"{trial_name(trial)}: ended")
 
     def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
-        self._print(f"{trial_name(trial)}: failed ({trial.num_failures} failures)")
+        where = getattr(trial, "error_file", None) or "its folder under tune/"
+        self._print(f"{trial_name(trial)}: failed ({trial.num_failures} failures); see {where}")
 
     def on_trial_recover(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         self._print(f"{trial_name(trial)}: worker lost; retrying from its last checkpoint")

@@ -19,6 +19,7 @@ default).
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import itertools
 import json
@@ -100,7 +101,7 @@ class Trial:
 @dataclass(frozen=True)
 class SweepSpec:
     preset: str | None
-    base: dict[str, Any]  # the resolved config of the preset and the fixed overrides
+    base: dict[str, Any]  # the resolved config: the preset (or defaults) and fixed overrides
     fixed: dict[str, Any]  # the overrides given as --field-name VALUE
     seeds: tuple[int, ...]
     grid: dict[str, tuple[Any, ...]]
@@ -136,66 +137,20 @@ class SweepSpec:
 
     # -- sweep.json --------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "format": SPEC_FORMAT,
-            "format_version": SPEC_VERSION,
-            "library_version": self.library_version,
-            "preset": self.preset,
-            "base_config": self.base,
-            "fixed": self.fixed,
-            "seeds": list(self.seeds),
-            "grid": {k: list(v) for k, v in self.grid.items()},
-            "search": self.search,
-            "samples": self.samples,
-            "space": {
-                k: {"kind": d.kind, "low": d.low, "high": d.high, "values": list(d.values)}
-                for k, d in self.space.items()
-            },
-            "search_seed": self.search_seed,
-            "points": [{"name": p.name, "overrides": p.overrides} for p in self.points],
-            "scheduler": self.scheduler,
-            "grace_period": self.grace_period,
-            "reduction_factor": self.reduction_factor,
-            "metric": self.metric,
-            "time_attr": TIME_ATTR,
-            "max_concurrent": self.max_concurrent,
-            "cpus_per_trial": self.cpus_per_trial,
-            "gpus_per_trial": self.gpus_per_trial,
-            "max_failures": self.max_failures,
-            "address": self.address,
-            "ray_temp_dir": self.ray_temp_dir,
-            "max_t": self.max_t,
-        }
+        header = {"format": SPEC_FORMAT, "format_version": SPEC_VERSION, "time_attr": TIME_ATTR}
+        return header | dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SweepSpec:
-        return cls(
-            preset=data["preset"],
-            base=dict(data["base_config"]),
-            fixed=dict(data["fixed"]),
-            seeds=tuple(int(s) for s in data["seeds"]),
-            grid={k: tuple(v) for k, v in data["grid"].items()},
-            search=data["search"],
-            samples=int(data["samples"]),
-            space={
-                k: Dimension(d["kind"], d["low"], d["high"], tuple(d["values"]))
-                for k, d in data["space"].items()
-            },
-            search_seed=int(data["search_seed"]),
-            points=tuple(Point(p["name"], dict(p["overrides"])) for p in data["points"]),
-            scheduler=data["scheduler"],
-            grace_period=data["grace_period"],
-            reduction_factor=int(data["reduction_factor"]),
-            metric=data["metric"],
-            max_concurrent=data["max_concurrent"],
-            cpus_per_trial=int(data["cpus_per_trial"]),
-            gpus_per_trial=float(data["gpus_per_trial"]),
-            max_failures=int(data["max_failures"]),
-            address=data["address"],
-            ray_temp_dir=data["ray_temp_dir"],
-            max_t=int(data["max_t"]),
-            library_version=data["library_version"],
-        )
+        values = {f.name: data[f.name] for f in dataclasses.fields(cls)}
+        values["seeds"] = tuple(values["seeds"])
+        values["grid"] = {k: tuple(v) for k, v in values["grid"].items()}
+        values["space"] = {
+            k: Dimension(d["kind"], d["low"], d["high"], tuple(d["values"]))
+            for k, d in values["space"].items()
+        }
+        values["points"] = tuple(Point(p["name"], p["overrides"]) for p in values["points"])
+        return cls(**values)
 
 
 def write_spec(sweep_dir: Path, spec: SweepSpec) -> None:
