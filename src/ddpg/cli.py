@@ -252,8 +252,105 @@ def build_parser() -> argparse.ArgumentParser:
         "--force", action="store_true", help="replace report files that ddpg report did not write"
     )
 
+    sweep = command(
+        "sweep",
+        "train many runs over seeds and hyperparameters on Ray Tune",
+        "Run every point of a grid or a search with every seed on Ray Tune (the `ray` extra), "
+        "each trial an ordinary run directory under SWEEP_DIR/trials/, resumable with `ddpg "
+        "train --resume`. Starts a local Ray unless --address names a cluster. Trials report "
+        "at each periodic evaluation (--eval-every). See docs/scale-out.md.",
+    )
+    add_sweep_options(sweep)
+    add_config_options(sweep)
+
     command("presets", "list the presets", "List the presets.")
     return parser
+
+
+def add_sweep_options(parser: argparse.ArgumentParser) -> None:
+    from ddpg.sweep.spec import DEFAULT_METRIC, METRICS, SCHEDULERS, SEARCHES
+
+    add = parser.add_argument
+    add("--preset", type=text("--preset"), help=f"preset to start from ({', '.join(PRESETS)})")
+    add(
+        "--out",
+        type=path_arg,
+        metavar="SWEEP_DIR",
+        help="sweep directory, which must not exist (default: sweeps/PRESET-TIME)",
+    )
+    add(
+        "--resume",
+        type=path_arg,
+        metavar="SWEEP_DIR",
+        help="continue an interrupted sweep (only --address may change)",
+    )
+    add("--seeds", metavar="SEEDS", help="seeds, as 0-4 or 0,2,5 (default: the config's seed)")
+    add(
+        "--grid",
+        action="append",
+        default=[],
+        metavar="FIELD=V1,V2",
+        help="values of a config field to try, repeatable: the grid is their product",
+    )
+    add(
+        "--search",
+        choices=SEARCHES,
+        help="draw --samples points from --space: random (drawn "
+        "up front) or optuna (TPE, each suggestion trains every seed)",
+    )
+    add("--samples", type=positive_int, help="points a search tries")
+    add(
+        "--space",
+        action="append",
+        default=[],
+        metavar="FIELD=DIST",
+        help="a searched field: uniform:LO:HI, loguniform:LO:HI or choice:A,B; repeatable",
+    )
+    add("--search-seed", type=seed_arg, help="seed of the search (default 0)")
+    add(
+        "--scheduler",
+        choices=SCHEDULERS,
+        help="fifo (every trial runs to its end; the default) or asha (early stopping)",
+    )
+    add(
+        "--grace-period",
+        type=positive_int,
+        metavar="STEPS",
+        help="ASHA: env steps before a "
+        "trial can be stopped, >= learning_starts + eval_every (the default)",
+    )
+    add("--reduction-factor", type=positive_int, help="ASHA's reduction factor (default 3)")
+    add(
+        "--metric",
+        choices=tuple(METRICS),
+        help="what trials report and schedulers rank, "
+        f"higher is better (default {DEFAULT_METRIC}: the periodic evaluation's mean return)",
+    )
+    add("--max-concurrent", type=positive_int, help="trials at once (default: what fits)")
+    add(
+        "--cpus-per-trial",
+        type=positive_int,
+        help="CPUs per trial, also its torch threads unless --torch-threads is given (default 1)",
+    )
+    add("--gpus-per-trial", type=float, help="GPUs per trial, fractions allowed (default 0)")
+    add(
+        "--max-failures",
+        type=int,
+        help="retries of a trial whose worker died, each from its last checkpoint (default 2)",
+    )
+    add(
+        "--address",
+        type=text("--address"),
+        help="join a running Ray cluster: auto or "
+        "HOST:PORT (default: start a local Ray for the sweep)",
+    )
+    add(
+        "--ray-temp-dir",
+        type=path_arg,
+        metavar="DIR",
+        help="a local Ray's temp dir (default SWEEP_DIR/ray; at most 40 bytes, for Ray's sockets)",
+    )
+    add("--quiet", action="store_true", help="print nothing but errors")  # fmt: skip
 
 
 def add_config_options(parser: argparse.ArgumentParser) -> None:
@@ -674,6 +771,12 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from ddpg.sweep.command import run_command
+
+    return run_command(args)
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "train": cmd_train,
     "evaluate": cmd_evaluate,
@@ -681,6 +784,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "record": cmd_record,
     "export": cmd_export,
     "report": cmd_report,
+    "sweep": cmd_sweep,
     "presets": cmd_presets,
 }
 

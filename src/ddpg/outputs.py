@@ -30,6 +30,7 @@ RUN_DIR_ENTRIES = (
     "tensorboard",
     ".lock",
     "error-*.log",
+    "trial.json",  # a sweep trial's attempts (ddpg sweep)
     # outputs of other commands, at their default paths
     "learning_curve.png",
     "agent.gif",

@@ -1,0 +1,550 @@
+"""`ddpg sweep` on Ray Tune: the spec, bad input (one line before Ray starts), and real sweeps on
+a local Ray and on a two-node cluster started with `ray start` on this machine. Trials must be
+ordinary run directories that match plain runs of the same config bit for bit, through a killed
+worker, an interrupted sweep, a killed driver and an ASHA stop.
+
+The tests that start Ray skip without the `ray` extra; CI installs it."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import importlib.util
+import json
+import os
+import secrets
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from safetensors.torch import load_file
+
+from ddpg.checkpoints import read_config
+from ddpg.cli import main
+from ddpg.config import Config
+from ddpg.loggers import Console
+from ddpg.presets import preset_config
+from ddpg.runs import finish_run, start_run
+from ddpg.sweep.spec import (
+    build_spec,
+    parse_grid,
+    parse_seeds,
+    parse_space,
+    read_spec,
+    write_spec,
+)
+
+HAS_RAY = all(importlib.util.find_spec(m) is not None for m in ("ray", "pandas", "pyarrow"))
+needs_ray = pytest.mark.skipif(
+    not HAS_RAY, reason='the sweep tests need Ray: pip install -e ".[test,ray]"'
+)
+TIMEOUT = 240
+# Tiny Pendulum trials: reports (evaluations) at 500, 1000, 1500 and 2000 env steps.
+TINY = [
+    "--preset", "pendulum", "--total-steps", "2000", "--learning-starts", "300",
+    "--eval-every", "500", "--hidden-size", "16", "--batch-size", "32",
+    "--eval-episodes", "2", "--eval-episodes-during", "2", "--tensorboard", "false",
+]  # fmt: skip
+GRID = ["--grid", "actor_lr=1e-3,3e-4"]
+NAMES = ["actor_lr=0.001-seed=0", "actor_lr=0.0003-seed=0"]
+
+
+# -- the spec, without Ray ------------------------------------------------------------------------
+def test_seeds_ranges_and_lists():
+    assert parse_seeds("0-4") == (0, 1, 2, 3, 4)
+    assert parse_seeds("0,2,5") == (0, 2, 5)
+    assert parse_seeds("1-2,7") == (1, 2, 7)
+    for bad in ("3-1", "a", "-1", "0,0", "1-", ""):
+        with pytest.raises(Exception, match="--seeds"):
+            parse_seeds(bad)
+
+
+def test_grid_points_seeds_and_names(tmp_path):
+    spec = build_spec(
+        base=preset_config("pendulum", total_steps=20_000),
+        preset="pendulum",
+        fixed={"total_steps": 20_000},
+        seeds=parse_seeds("0-1"),
+        grid=parse_grid(["actor_lr=1e-3,3e-4", "batch_norm=true,false"]),
+    )
+    names = [t.name for t in spec.trials()]
+    assert len(names) == 8 and len(set(names)) == 8
+    assert names[0] == "actor_lr=0.001-batch_norm=true-seed=0"
+    assert names[-1] == "actor_lr=0.0003-batch_norm=false-seed=1"
+    assert spec.base["torch_threads"] == 1  # --cpus-per-trial 1 sets the trials' torch threads
+    assert spec.config(spec.trials()[-1].overrides, 1).batch_norm is False
+    write_spec(tmp_path, spec)
+    assert read_spec(tmp_path) == spec
+
+
+def test_random_search_is_drawn_up_front_and_reproducible():
+    def spec(search_seed: int):
+        return build_spec(
+            base=preset_config("pendulum"),
+            preset="pendulum",
+            fixed={},
+            seeds=(0, 1, 2),
+            search="random",
+            samples=5,
+            space=parse_space(["actor_lr=loguniform:1e-5:1e-2", "noise=choice:gaussian,ou"]),
+            search_seed=search_seed,
+        )
+
+    a, b, c = spec(0), spec(0), spec(1)
+    assert a.points == b.points != c.points
+    assert len(a.trials()) == 15  # every sample runs every seed
+    lrs = [p.overrides["actor_lr"] for p in a.points]
+    assert all(1e-5 <= lr <= 1e-2 for lr in lrs) and len(set(lrs)) == 5
+    assert {p.overrides["noise"] for p in a.points} <= {"gaussian", "ou"}
+    assert [p.name for p in a.points] == [f"sample{i}" for i in range(5)]
+
+
+def test_asha_grace_period_defaults_to_the_first_trained_evaluation():
+    spec = build_spec(base=preset_config("pendulum"), preset="pendulum", fixed={}, scheduler="asha")
+    assert spec.grace_period == 1_000 + 5_000  # pendulum: learning_starts + eval_every
+    assert spec.max_t == 15_000
+
+
+# -- bad input: one line, exit 2, nothing created, Ray never started ------------------------------
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+BAD = [
+    (["--grid", "actor_lrr=1e-3,2e-3"],
+     "unknown config field 'actor_lrr' (did you mean 'actor_lr'?)"),
+    (["--search", "random", "--samples", "2", "--space", "critc_lr=uniform:1e-4:1e-3"],
+     "did you mean 'critic_lr'?"),
+    (["--grid", "gamma=0.9,1.5"], "gamma must be in [0, 1), got 1.5 (in the sweep point gamma=1.5"),
+    (["--grid", "actor_lr=1e-3,abc"], "--grid actor_lr: expected float, got 'abc'"),
+    (["--grid", "seed=1,2"], "vary seeds with --seeds"),
+    (["--scheduler", "asha", "--grace-period", "500"],
+     "--grace-period 500 is too short"),
+    (["--eval-every", "0"], "ddpg sweep reports at each periodic evaluation"),
+    (["--seed", "1", "--seeds", "0-2"], "either --seed or --seeds"),
+    (["--search", "optuna", "--samples", "2", "--space", "tau=uniform:0.001:0.01", "--grid",
+      "gamma=0.9,0.95"], "--grid cannot be combined with --search optuna"),
+    (["--search", "random", "--samples", "2", "--space", "batch_size=uniform:32:64"],
+     "uniform needs a float field"),
+    (["--address", "127.0.0.1:PORT"], "no Ray cluster at 127.0.0.1:"),
+    (["--address", "no-such-host.invalid:6379"], "unknown host"),
+    (["--env", "CartPole-v1"], "Discrete action space"),
+    (["--gpus-per-trial", "0.5"], "--gpus-per-trial needs --device cuda"),
+    (["--max-concurrent", "0"], "--max-concurrent: expected an integer >= 1"),
+    (["--metric", "return"], "invalid choice: 'return'"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("args", "message"), BAD, ids=[m[:30] for _, m in BAD])
+def test_bad_input_is_one_line_before_anything_is_made(tmp_path, capsys, args, message):
+    args = [a.replace("PORT", str(free_port())) for a in args]
+    out = tmp_path / "sweep"
+    assert main(["sweep", *TINY, *args, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("ddpg: error: ") and message in err, err
+    assert not out.exists()
+
+
+@pytest.fixture(autouse=True)
+def _environment_restored():
+    """The sweep sets Ray's environment variables in its process; tests run it in this one."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+@needs_ray
+def test_an_address_that_answers_but_is_not_ray(tmp_path, capsys):
+    """A TCP server that accepts and says nothing: Ray's client gives up after its retries."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        address = f"127.0.0.1:{server.getsockname()[1]}"
+        out = tmp_path / "sweep"
+        assert main(["sweep", *TINY, "--address", address, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"ddpg: error: no Ray cluster at {address}")
+    assert "within 5 s" in err  # the silent server never answered the HTTP/2 preface
+    assert not out.exists()
+
+
+@needs_ray
+def test_address_auto_without_a_cluster(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    monkeypatch.setenv("RAY_TMPDIR", str(tmp_path))  # where `ray start` would record a cluster
+    assert main(["sweep", *TINY, "--address", "auto", "--out", str(tmp_path / "s")]) == 2
+    assert "--address auto: no running Ray cluster found" in capsys.readouterr().err
+    assert not (tmp_path / "s").exists()
+
+
+def test_existing_out_is_refused_untouched(tmp_path, capsys):
+    out = tmp_path / "sweep"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    assert main(["sweep", *TINY, "--out", str(out)]) == 2
+    assert "exists" in capsys.readouterr().err
+    assert [p.name for p in out.iterdir()] == ["notes.txt"]
+
+
+def test_missing_ray_names_the_extra(tmp_path, capsys, monkeypatch):
+    for name in ("ray", "ray.tune"):
+        monkeypatch.setitem(sys.modules, name, None)  # as if the extra were not installed
+    assert main(["sweep", *TINY, "--out", str(tmp_path / "s")]) == 2
+    assert capsys.readouterr().err == (
+        'ddpg: error: ddpg sweep needs Ray Tune: pip install "ddpg[ray]"\n'
+    )
+    assert not (tmp_path / "s").exists()
+
+
+def test_resume_refuses_changed_options_and_non_sweeps(tmp_path, capsys):
+    assert main(["sweep", "--resume", str(tmp_path)]) == 2
+    assert "is not a sweep directory" in capsys.readouterr().err
+    assert main(["sweep", "--resume", str(tmp_path), "--seeds", "0-3"]) == 2
+    assert "--seeds cannot be given with --resume" in capsys.readouterr().err
+
+
+# -- plain runs to compare trials with ------------------------------------------------------------
+@pytest.fixture(scope="module")
+def plain_runs(tmp_path_factory: pytest.TempPathFactory):
+    """The run of a config done in one go in this process (no Ray), cached by config."""
+    cache: dict[str, Path] = {}
+    root = tmp_path_factory.mktemp("plain")
+
+    def run(config: Config) -> Path:
+        key = json.dumps(config.to_dict(), sort_keys=True)
+        if key not in cache:
+            run_dir = root / f"run{len(cache)}"
+            trainer = start_run(config, run_dir, "pendulum", Console(quiet=True))
+            trainer.run()
+            finish_run(trainer)
+            trainer.close()
+            cache[key] = run_dir
+        return cache[key]
+
+    return run
+
+
+def rows(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as f:
+        return [{k: v for k, v in r.items() if k != "wall_time_s"} for r in csv.DictReader(f)]
+
+
+def assert_same_run(trial_dir: Path, plain_dir: Path) -> None:
+    """Bit-identical weights, CSV rows (wall time aside) and evaluation numbers."""
+    for name in ("model_final.safetensors", "model_best.safetensors"):
+        a, b = load_file(trial_dir / name), load_file(plain_dir / name)
+        assert a.keys() == b.keys()
+        for key in a:
+            assert a[key].equal(b[key]), f"{trial_dir.name}: {name} {key} differs"
+    for name in ("metrics.csv", "evaluations.csv"):
+        assert rows(trial_dir / name) == rows(plain_dir / name), f"{trial_dir.name}: {name}"
+    a, b = (json.loads((d / "evaluation.json").read_text()) for d in (trial_dir, plain_dir))
+    a.pop("wall_time_s"), b.pop("wall_time_s")
+    assert a == b
+
+
+def assert_matches_plain_runs(sweep: Path, names: list[str], plain_runs) -> None:
+    for name in names:
+        trial = sweep / "trials" / name
+        assert_same_run(trial, plain_runs(Config.from_dict(read_config(trial)["config"])))
+
+
+def attempts(sweep: Path, name: str) -> list[dict]:
+    path = sweep / "trials" / name / "trial.json"
+    return json.loads(path.read_text())["attempts"] if path.exists() else []
+
+
+def results_seen(sweep: Path) -> int:
+    """Results the driver has processed (Tune appends one line per result)."""
+    files = [sweep / "tune" / name / "result.json" for name in NAMES]
+    return sum(len(f.read_text().splitlines()) for f in files if f.exists())
+
+
+def tune_checkpoints(sweep: Path, name: str) -> list[Path]:
+    return sorted((sweep / "tune" / name).glob("checkpoint_*"))
+
+
+# -- processes ------------------------------------------------------------------------------------
+def ddpg(*args: str | Path) -> list[str]:
+    return [sys.executable, "-m", "ddpg.cli", *map(str, args)]
+
+
+def marked(marker: str) -> list[int]:
+    """PIDs of the processes whose environment holds `marker` (set by the test that started
+    them; every process Ray starts inherits it)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            try:
+                if marker.encode() in (entry / "environ").read_bytes().split(b"\0"):
+                    state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+                    if state != "Z":
+                        pids.append(int(entry.name))
+            except (OSError, IndexError):
+                continue
+    return pids
+
+
+def stop_marked(marker: str) -> None:
+    """Stop every process the test started, by PID: SIGTERM, then SIGKILL what is left."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in marked(marker):
+            with contextlib.suppress(OSError):
+                os.kill(pid, sig)
+        deadline = time.monotonic() + 10
+        while marked(marker) and time.monotonic() < deadline:
+            time.sleep(0.2)
+
+
+def wait_for(condition, what: str, proc: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + TIMEOUT
+    while not condition():
+        if proc is not None and proc.poll() is not None:
+            out, err = proc.communicate()
+            pytest.fail(f"the sweep ended (rc {proc.returncode}) before {what}:\n{out}\n{err}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def marker() -> Iterator[tuple[str, dict[str, str]]]:
+    """An environment marker for the processes a test starts, all stopped at the end."""
+    value = f"DDPG_SWEEP_TEST={secrets.token_hex(8)}"
+    env = dict(os.environ, **dict([value.split("=", 1)]))
+    try:
+        yield value, env
+    finally:
+        stop_marked(value)
+
+
+# -- a two-node cluster on this machine -----------------------------------------------------------
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[dict]:
+    """`ray start --head` with 1 CPU and a second node with 1 CPU, token authentication on,
+    temp dirs short enough for Ray's sockets; every process stopped by PID at the end."""
+    if not HAS_RAY:
+        pytest.skip('the sweep tests need Ray: pip install -e ".[test,ray]"')
+    root = Path(tempfile.mkdtemp(prefix="ddpg-rt-", dir="/tmp"))
+    value = f"DDPG_SWEEP_TEST={secrets.token_hex(8)}"
+    token = secrets.token_hex(32)
+    env = dict(os.environ, RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=token)
+    env.update([value.split("=", 1)])
+    ray = str(Path(sys.executable).parent / "ray")
+    port = next(p for p in iter(free_port, None) if not 10_000 <= p < 20_000)
+    common = ["--num-cpus", "1", "--num-gpus", "0", "--disable-usage-stats"]
+    try:
+        for args in (
+            ["--head", "--port", str(port), "--include-dashboard", "false",
+             "--ray-client-server-port", str(free_port()), "--temp-dir", str(root / "h")],
+            ["--address", f"127.0.0.1:{port}", "--temp-dir", str(root / "w")],
+        ):  # fmt: skip
+            done = subprocess.run(
+                [ray, "start", *args, *common], env=env, capture_output=True, text=True,
+                timeout=TIMEOUT,
+            )  # fmt: skip
+            assert done.returncode == 0, done.stdout + done.stderr
+        nodes = {
+            f.name.rsplit("_", 1)[1]
+            for d in ("h", "w")
+            for f in (root / d / "session_latest").glob("metrics_agent_port_*")
+        }
+        assert len(nodes) == 2
+        # The driver gets the token but not the mode: the sweep must turn token mode on itself.
+        driver_env = dict(os.environ, RAY_AUTH_TOKEN=token)
+        driver_env.pop("RAY_AUTH_MODE", None)
+        yield {"address": f"127.0.0.1:{port}", "nodes": nodes, "env": driver_env}
+    finally:
+        stop_marked(value)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def sweep_on_cluster(cluster: dict, *args: str | Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        ddpg("sweep", *TINY, "--address", cluster["address"], *args),
+        env=cluster["env"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def finish(proc: subprocess.Popen[str]) -> tuple[int, str, str]:
+    try:
+        out, err = proc.communicate(timeout=TIMEOUT)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    return proc.returncode, out, err
+
+
+@needs_ray
+def test_cluster_spreads_trials_retries_a_killed_worker_and_matches_plain_runs(
+    cluster, plain_runs, tmp_path
+):
+    """Two trials on two 1-CPU nodes: one each. One trial's worker is killed with SIGKILL
+    after its first report; Tune retries it from that checkpoint on a node, and both trials end
+    bit-identical to plain runs of their configs (so identical to the same sweep on one node,
+    which the local test below checks against the same plain runs)."""
+    sweep = tmp_path / "sweep"
+    proc = sweep_on_cluster(cluster, *GRID, "--out", sweep, "--max-failures", "2")
+    wait_for(lambda: tune_checkpoints(sweep, NAMES[0]), "a checkpoint of the first trial", proc)
+    victim = attempts(sweep, NAMES[0])[0]["pid"]
+    os.kill(victim, signal.SIGKILL)
+    rc, out, err = finish(proc)
+    assert rc == 0, out + err
+    assert f"{NAMES[0]}: worker lost; retrying from its last checkpoint" in out
+
+    first_nodes = {attempts(sweep, name)[0]["node_id"] for name in NAMES}
+    assert first_nodes == cluster["nodes"]  # one trial on each node
+    retried = attempts(sweep, NAMES[0])
+    assert len(retried) == 2 and retried[1]["pid"] != victim
+    assert retried[1]["from_step"] >= 500 and retried[1]["node_id"] in cluster["nodes"]
+    assert len(attempts(sweep, NAMES[1])) == 1
+    assert_matches_plain_runs(sweep, NAMES, plain_runs)
+
+    # Tune keeps one checkpoint per trial, holding only the newest library checkpoint.
+    for name in NAMES:
+        (kept,) = tune_checkpoints(sweep, name)
+        assert [p.name for p in (kept / name).iterdir()] == ["step-0000002000"]
+    results = json.loads((sweep / "results.json").read_text())["trials"]
+    assert [r["status"] for r in results] == ["finished", "finished"]
+    assert not list(sweep.glob("trials/.report-*"))
+
+
+@needs_ray
+def test_asha_stopped_trial_writes_models_and_resumes_like_a_plain_run(
+    cluster, plain_runs, tmp_path, capsys
+):
+    """One trial at a time: the second (200-step episodes, so far lower returns than the
+    first's 50-step ones) is stopped by ASHA at its first rung (1000 steps >= grace 800). It
+    still gets model files and evaluation.json, and `ddpg train --resume` takes it to its budget
+    exactly as a plain run of its config."""
+    sweep = tmp_path / "sweep"
+    proc = sweep_on_cluster(
+        cluster, "--grid", "max_episode_steps=50,200", "--scheduler", "asha",
+        "--max-concurrent", "1", "--out", sweep,
+    )  # fmt: skip
+    rc, out, err = finish(proc)
+    assert rc == 0, out + err
+    assert read_spec(sweep).grace_period == 800
+    results = {r["name"]: r for r in json.loads((sweep / "results.json").read_text())["trials"]}
+    kept, dropped = results["max_episode_steps=50-seed=0"], results["max_episode_steps=200-seed=0"]
+    assert (kept["status"], kept["steps"]) == ("finished", 2000)
+    assert (dropped["status"], dropped["steps"]) == ("stopped early", 1000)
+    stopped = sweep / "trials" / dropped["name"]
+    evaluation = json.loads((stopped / "evaluation.json").read_text())
+    assert evaluation["steps"] == 1000
+    assert (stopped / "model_best.safetensors").is_file()
+    assert (stopped / "model_final.safetensors").is_file()
+    assert len(rows(stopped / "evaluations.csv")) == 2
+
+    capsys.readouterr()
+    assert main(["train", "--resume", str(stopped), "--quiet"]) == 0
+    assert_matches_plain_runs(sweep, [dropped["name"], kept["name"]], plain_runs)
+
+
+@needs_ray
+def test_optuna_suggestions_train_every_seed_side_by_side(cluster, plain_runs, tmp_path):
+    sweep = tmp_path / "sweep"
+    proc = sweep_on_cluster(
+        cluster, "--search", "optuna", "--samples", "2", "--seeds", "0,1",
+        "--space", "actor_lr=loguniform:1e-4:1e-2", "--total-steps", "1000", "--out", sweep,
+    )  # fmt: skip
+    rc, out, err = finish(proc)
+    assert rc == 0, out + err
+    runs = sorted(p.name for p in (sweep / "trials").iterdir())
+    assert len(runs) == 4 and all(r.startswith("optuna-") for r in runs)
+    for suggestion in {r.rsplit("-seed=", 1)[0] for r in runs}:
+        configs = [
+            read_config(sweep / "trials" / f"{suggestion}-seed={s}")["config"] for s in (0, 1)
+        ]
+        assert configs[0]["actor_lr"] == configs[1]["actor_lr"]
+        assert 1e-4 <= configs[0]["actor_lr"] <= 1e-2
+        assert [c["seed"] for c in configs] == [0, 1]
+        # Tune's result is the mean over the seeds of the newest evaluation
+        result = [
+            json.loads(line)
+            for line in (sweep / "tune" / suggestion / "result.json").read_text().splitlines()
+        ][-1]
+        evals = [
+            rows(sweep / "trials" / f"{suggestion}-seed={s}" / "evaluations.csv") for s in (0, 1)
+        ]
+        expected = sum(float(e[-1]["mean_return"]) for e in evals) / 2
+        assert result["env_steps"] == 1000 and result["mean_return"] == pytest.approx(expected)
+    # two runs trained side by side in one process end as if each had run alone
+    assert_matches_plain_runs(sweep, runs[:2], plain_runs)
+
+
+# -- a local Ray: Ctrl-C, a killed driver, resume -------------------------------------------------
+@needs_ray
+def test_local_sweep_survives_ctrl_c_and_a_killed_driver(marker, plain_runs, tmp_path):
+    """SIGINT: exit 130, the resume command (shell-quoted: the path has a space), no Ray process
+    left. Resume, then SIGKILL the driver mid-sweep; resume again: it finishes, and the trials
+    are bit-identical to plain runs."""
+    value, env = marker
+    sweep = tmp_path / "my sweep"
+    try:
+        interrupt_kill_resume(sweep, value, env, plain_runs)
+    finally:  # the short temp dir that SWEEP_DIR/ray links to while the sweep is unfinished
+        if (sweep / "ray").is_symlink():
+            shutil.rmtree((sweep / "ray").resolve(), ignore_errors=True)
+
+
+def interrupt_kill_resume(sweep: Path, value: str, env: dict[str, str], plain_runs) -> None:
+    local = [*TINY, *GRID, "--max-concurrent", "2"]
+
+    proc = subprocess.Popen(ddpg("sweep", *local, "--out", sweep), env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    wait_for(lambda: results_seen(sweep) >= 1, "a first report", proc)
+    proc.send_signal(signal.SIGINT)
+    rc, out, err = finish(proc)
+    assert rc == 130, out + err
+    assert err.splitlines()[-1] == f"resume with: ddpg sweep --resume {shlex.quote(str(sweep))}"
+    assert "Traceback" not in err
+    assert marked(value) == []  # no Ray process left behind
+    assert not (sweep / "results.json").exists()
+    assert not any((sweep / "trials" / n / "evaluation.json").exists() for n in NAMES)
+    ray_dir = sweep / "ray"  # the path is too long for Ray's sockets: a link to a short one
+    short = ray_dir.resolve()
+    assert ray_dir.is_symlink() and len(str(short)) <= 40 and short.is_dir()
+
+    proc = subprocess.Popen(ddpg("sweep", "--resume", sweep), env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    seen = results_seen(sweep)
+    wait_for(lambda: results_seen(sweep) > seen, "a report of the resumed sweep", proc)
+    proc.kill()
+    proc.communicate()
+    assert not (sweep / "results.json").exists()  # killed mid-sweep
+
+    rc, out, err = finish(
+        subprocess.Popen(
+            ddpg("sweep", "--resume", sweep),
+            env=env,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )  # fmt: skip
+    )
+    assert rc == 0, out + err
+    assert marked(value) == []
+    # the finished sweep keeps Ray's logs in SWEEP_DIR/ray; the short folder is gone
+    assert not ray_dir.is_symlink() and list(ray_dir.glob("session_*/logs/raylet.out"))
+    assert not short.exists()
+    assert_matches_plain_runs(sweep, NAMES, plain_runs)
+    # the first resume continued from the checkpoint of the report seen before Ctrl-C
+    assert any(a["from_step"] >= 500 for n in NAMES for a in attempts(sweep, n))
+    spec = read_spec(sweep)
+    assert spec.metric == "mean_return" and spec.seeds == (0,)
