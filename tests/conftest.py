@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
@@ -32,6 +33,12 @@ from ddpg.agent import DDPGAgent
 from ddpg.cli import main
 from ddpg.config import Config
 from ddpg.envs import EnvInfo
+
+# Tests press Ctrl-C by sending SIGINT to a run. A shell that starts pytest in the background
+# (`... &`, nohup) leaves SIGINT ignored, which the library rightly respects and which the
+# children of this process would inherit: give the tests a terminal's default instead.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # Asymmetric, per-dimension action bounds used throughout the tests.
 LOW = np.array([-1.0, 0.0, -5.0], dtype=np.float32)

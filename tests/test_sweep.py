@@ -265,9 +265,9 @@ def attempts(sweep: Path, name: str) -> list[dict]:
     return json.loads(path.read_text())["attempts"] if path.exists() else []
 
 
-def results_seen(sweep: Path) -> int:
+def results_seen(sweep: Path, names: list[str] | None = None) -> int:
     """Results the driver has processed (Tune appends one line per result)."""
-    files = [sweep / "tune" / name / "result.json" for name in NAMES]
+    files = [sweep / "tune" / name / "result.json" for name in names or NAMES]
     return sum(len(f.read_text().splitlines()) for f in files if f.exists())
 
 
@@ -400,7 +400,11 @@ def test_cluster_spreads_trials_retries_a_killed_worker_and_matches_plain_runs(
     which the local test below checks against the same plain runs)."""
     sweep = tmp_path / "sweep"
     proc = sweep_on_cluster(cluster, *GRID, "--out", sweep, "--max-failures", "2")
-    wait_for(lambda: tune_checkpoints(sweep, NAMES[0]), "a checkpoint of the first trial", proc)
+    # Tune registers a reported checkpoint in a save round trip after logging the result, and
+    # fetches the next result only after that: a second result means the first checkpoint is
+    # Tune's. (A checkpoint folder on disk is not enough: a kill before registration retries
+    # from scratch, as seen on a loaded machine.)
+    wait_for(lambda: results_seen(sweep, NAMES[:1]) >= 2, "two reports of the first trial", proc)
     victim = attempts(sweep, NAMES[0])[0]["pid"]
     os.kill(victim, signal.SIGKILL)
     rc, out, err = finish(proc)
