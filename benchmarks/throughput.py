@@ -49,7 +49,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 import torch.nn.functional as F
-from machine import cpu_count, cpu_model  # benchmarks/machine.py, beside this script
+from common import cpu_count, cpu_model  # benchmarks/common.py, beside this script
 from torch import Tensor
 
 from ddpg.agent import DDPGAgent

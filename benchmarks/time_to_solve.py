@@ -38,41 +38,25 @@ from __future__ import annotations
 import argparse
 import copy
 import dataclasses
-import datetime
 import difflib
-import fcntl
 import json
 import math
 import os
-import platform
 import shlex
 import statistics
-import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-import gymnasium as gym
-import numpy as np
-import torch
-from machine import cpu_count, cpu_model  # benchmarks/machine.py, beside this script
+from common import append_record, command, read_records
+from runner import EVAL_STREAM, Spec, Tracker, our_config, run_one, run_ours, run_sb3
 
-from ddpg import __version__ as ddpg_version
 from ddpg.config import Config, check_keys, parse_value
-from ddpg.envs import episode_seed
 from ddpg.errors import ConfigError
-from ddpg.evaluation import evaluate
-from ddpg.presets import PRESETS, preset_config
+from ddpg.presets import PRESETS
 
-REPO = Path(__file__).resolve().parent.parent
 DEFAULT_RESULTS = Path(__file__).resolve().parent / "results" / "time_to_solve.jsonl"
-# Reset-seed stream of these evaluations, apart from ddpg.envs' training (0), periodic (1) and
-# final (2) evaluation streams: episode i of every evaluation of seed s starts from
-# episode_seed(s, EVAL_STREAM, i), whichever library is evaluated.
-EVAL_STREAM = 10
-RECORD_FORMAT = 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -230,162 +214,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-# -- machine and versions ----------------------------------------------------------------------
-def versions() -> dict[str, str]:
-    try:
-        import stable_baselines3
-
-        sb3: str | None = stable_baselines3.__version__
-    except ImportError:
-        sb3 = None
-    return {
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "gymnasium": gym.__version__,
-        "numpy": np.__version__,
-        "stable-baselines3": sb3 or "not installed",
-        "ddpg": ddpg_version,
-    }
-
-
-def git_state() -> dict[str, Any] | None:
-    """HEAD and whether src/ differs from it (read-only: no index refresh, no lock)."""
-
-    def git(*args: str) -> str:
-        return subprocess.run(
-            ["git", "--no-optional-locks", *args],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
-
-    try:
-        head = git("rev-parse", "HEAD")
-        dirty = git("status", "--porcelain", "--", "src")
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return {"commit": head, "src_modified": bool(dirty)}
-
-
-def load_average() -> list[float] | None:
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except OSError:
-        return None
-
-
-# -- clocks and the evaluation schedule ---------------------------------------------------------
-class Clock:
-    """Wall and CPU seconds accumulated over the intervals between start() and stop()."""
-
-    def __init__(self) -> None:
-        self.wall = 0.0
-        self.cpu = 0.0
-        self._since: tuple[float, float] | None = None
-
-    @property
-    def running(self) -> bool:
-        return self._since is not None
-
-    def start(self) -> None:
-        if self._since is None:
-            self._since = (time.perf_counter(), time.process_time())
-
-    def stop(self) -> None:
-        if self._since is not None:
-            wall, cpu = self.read()
-            self.wall, self.cpu, self._since = wall, cpu, None
-
-    def read(self) -> tuple[float, float]:
-        if self._since is None:
-            return self.wall, self.cpu
-        return (
-            self.wall + time.perf_counter() - self._since[0],
-            self.cpu + time.process_time() - self._since[1],
-        )
-
-
-@dataclasses.dataclass
-class Spec:
-    """What one run is: library, variant, task, seed, budget and evaluation protocol."""
-
-    lib: str
-    variant: str
-    env_id: str
-    seed: int
-    threshold: float
-    eval_every: int
-    eval_episodes: int
-    max_steps: int
-    max_seconds: float | None
-    torch_threads: int
-
-
-class Tracker:
-    """The training clock, paused around each evaluation, and the solve bookkeeping."""
-
-    def __init__(self, spec: Spec, log: Callable[[str], None] = print) -> None:
-        self.spec = spec
-        self.log = log
-        self.train = Clock()
-        self.eval = Clock()
-        self.act: Callable[[np.ndarray], np.ndarray] | None = None
-        self.eval_env = gym.make(spec.env_id)
-        self.next_eval = spec.eval_every
-        self.evaluations: list[list[float]] = []  # [step, mean return, training wall s so far]
-        self.solved_at: dict[str, float] | None = None
-        self.stop_reason: str | None = None
-        self.last_step = 0
-        self.setup_wall_s: float | None = None  # of the training wall time: env and model
-
-    def due(self, step: int) -> bool:
-        return step >= self.next_eval
-
-    def evaluate(self, step: int) -> bool:
-        """Evaluate at env step `step` with the training clock paused; True: stop training (the
-        training clock then stays stopped)."""
-        assert self.act is not None
-        self.train.stop()
-        wall, cpu = self.train.read()
-        self.eval.start()
-        result = evaluate(
-            self.act, self.eval_env, self.spec.eval_episodes, self.spec.seed, EVAL_STREAM
-        )
-        self.eval.stop()
-        self.last_step = step
-        self.evaluations.append([step, result.mean, wall])
-        s = self.spec
-        self.log(
-            f"{s.lib}/{s.variant} {s.env_id} seed {s.seed}: step {step:7d} | eval mean "
-            f"{result.mean:8.1f} | training {wall:7.1f} s wall, {cpu:7.1f} s CPU"
-        )
-        if result.mean >= s.threshold and self.solved_at is None:
-            self.solved_at = {
-                "step": step,
-                "wall_s": wall,
-                "cpu_s": cpu,
-                "wall_s_incl_eval": wall + self.eval.wall,
-                "cpu_s_incl_eval": cpu + self.eval.cpu,
-            }
-            self.stop_reason = "solved"
-        elif step >= s.max_steps:
-            self.stop_reason = "max_steps"
-        elif s.max_seconds is not None and wall >= s.max_seconds:
-            self.stop_reason = "max_seconds"
-        self.next_eval = (step // s.eval_every + 1) * s.eval_every
-        if self.stop_reason is not None:
-            return True
-        self.train.start()
-        return False
-
-    def close(self) -> None:
-        self.train.stop()
-        self.eval_env.close()
-
-
-# -- ours ----------------------------------------------------------------------------------------
+# -- ours and SB3's settings ---------------------------------------------------------------------
 def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
     """`FIELD=VALUE` strings to typed config values, with the CLI's parser (never evaluated)."""
     out: dict[str, Any] = {}
@@ -404,48 +233,6 @@ def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
     return out
 
 
-def our_config(preset: str, overrides: dict[str, Any], spec: Spec) -> Config:
-    """The preset, then the overrides, then what the benchmark needs: no periodic evaluation,
-    checkpoints, TensorBoard or early stop of the Trainer's own; budget and seed from the spec."""
-    return preset_config(preset, **overrides).replace(
-        env_id=spec.env_id,
-        seed=spec.seed,
-        total_steps=spec.max_steps,
-        episodes=None,
-        eval_every=0,
-        target_return=None,
-        checkpoint_every=0,
-        tensorboard=False,
-        torch_threads=spec.torch_threads,
-    )
-
-
-def run_ours(spec: Spec, preset: str, overrides: dict[str, Any], tracker: Tracker) -> dict:
-    from ddpg.train import Trainer
-
-    config = our_config(preset, overrides, spec)
-    tracker.train.start()
-    trainer = Trainer(config, run_dir=None)
-    try:
-        tracker.act = trainer.agent.act
-        tracker.setup_wall_s = tracker.train.read()[0]
-        while True:
-            trainer.run(max_steps=min(tracker.next_eval, spec.max_steps))
-            if tracker.evaluate(trainer.step):
-                break
-        steps = trainer.step
-    finally:
-        tracker.train.stop()
-        trainer.close()
-    return {
-        "total_steps_run": steps,
-        "config": config.to_dict(),
-        "preset": preset,
-        "overrides": overrides,
-    }
-
-
-# -- Stable-Baselines3 -------------------------------------------------------------------------
 def zoo_hyperparameters(env_id: str) -> tuple[dict[str, Any], str | None]:
     """The zoo's entry for `env_id`, or the closest one with a note saying so."""
     if env_id in ZOO_DDPG:
@@ -453,178 +240,6 @@ def zoo_hyperparameters(env_id: str) -> tuple[dict[str, Any], str | None]:
     close = difflib.get_close_matches(env_id, list(ZOO_DDPG), n=1, cutoff=0.0)
     note = f"the zoo has no DDPG entry for {env_id}; used the one for {close[0]}"
     return copy.deepcopy(ZOO_DDPG[close[0]]), note
-
-
-def run_sb3(spec: Spec, tracker: Tracker) -> dict:
-    from stable_baselines3 import DDPG
-    from stable_baselines3.common.callbacks import BaseCallback
-    from stable_baselines3.common.noise import NormalActionNoise, OrnsteinUhlenbeckActionNoise
-
-    zoo, note = zoo_hyperparameters(spec.env_id)
-    hp = {**SB3_DEFAULTS, **zoo}
-
-    class EvalCallback(BaseCallback):
-        """Evaluates at the start of a rollout, i.e. after the updates of the steps so far
-        (as ours, which evaluates after a step's updates); a solve stops training at the next
-        step, before that step is stored or trained on."""
-
-        stop = False
-
-        def _on_rollout_start(self) -> None:
-            if not self.stop and tracker.due(self.num_timesteps):
-                self.stop = tracker.evaluate(self.num_timesteps)
-
-        def _on_step(self) -> bool:
-            return not self.stop
-
-        def _on_training_end(self) -> None:
-            # The budget's last rollout ends without a next rollout start.
-            if not self.stop and tracker.last_step != self.num_timesteps:
-                self.stop = tracker.evaluate(self.num_timesteps)
-
-    tracker.train.start()
-    env = gym.make(spec.env_id)
-    n_actions = env.action_space.shape[0]
-    noise_cls = {"normal": NormalActionNoise, "ornstein-uhlenbeck": OrnsteinUhlenbeckActionNoise}
-    # As the zoo builds it: sigma = noise_std in SB3's [-1, 1] action scale.
-    action_noise = noise_cls[hp["noise_type"]](
-        mean=np.zeros(n_actions), sigma=hp["noise_std"] * np.ones(n_actions)
-    )
-    train_freq = hp["train_freq"]
-    model = DDPG(
-        hp["policy"],
-        env,
-        learning_rate=hp["learning_rate"],
-        buffer_size=hp["buffer_size"],
-        learning_starts=hp["learning_starts"],
-        batch_size=hp["batch_size"],
-        tau=hp["tau"],
-        gamma=hp["gamma"],
-        train_freq=tuple(train_freq) if isinstance(train_freq, list) else train_freq,
-        gradient_steps=hp["gradient_steps"],
-        action_noise=action_noise,
-        policy_kwargs=copy.deepcopy(hp["policy_kwargs"]),  # SB3 adds keys to it
-        seed=spec.seed,
-        device="cpu",
-        verbose=0,
-    )
-    tracker.act = lambda o: model.predict(o, deterministic=True)[0]
-    tracker.setup_wall_s = tracker.train.read()[0]
-    callback = EvalCallback()
-    try:
-        model.learn(total_timesteps=spec.max_steps, callback=callback)
-    finally:
-        tracker.train.stop()
-        model.env.close()
-    return {
-        "total_steps_run": tracker.last_step,
-        "hyperparameters": hp,
-        "hyperparameters_source": ZOO_SOURCE,
-        "hyperparameters_note": note,
-    }
-
-
-# -- one run, one record -------------------------------------------------------------------------
-def warm_up() -> None:
-    """Pay one-off lazy imports outside the clocks: a torch optimizer's first construction
-    imports torch._dynamo (about a second), which would otherwise land in the first run of a
-    process only, and in whichever library built an optimizer first."""
-    torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))])
-
-
-def run_one(spec: Spec, args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
-    if spec.torch_threads:
-        torch.set_num_threads(spec.torch_threads)
-    warm_up()
-    load_start = load_average()
-    tracker = Tracker(spec)
-    try:
-        if spec.lib == "ours":
-            preset = args.preset or ENVS[spec.env_id].preset
-            extra = run_ours(spec, preset, parse_overrides(args.overrides), tracker)
-        else:
-            extra = run_sb3(spec, tracker)
-    finally:
-        tracker.close()
-    return make_record(spec, tracker, extra, argv, load_start)
-
-
-def make_record(
-    spec: Spec,
-    tracker: Tracker,
-    extra: dict[str, Any],
-    argv: list[str],
-    load_start: list[float] | None = None,
-) -> dict[str, Any]:
-    solved = tracker.solved_at or {}
-    train_wall, train_cpu = tracker.train.read()
-    steps = extra["total_steps_run"]
-    means = [e[1] for e in tracker.evaluations]
-    return {
-        "format": RECORD_FORMAT,
-        "lib": spec.lib,
-        "variant": spec.variant,
-        "env": spec.env_id,
-        "seed": spec.seed,
-        "threshold": spec.threshold,
-        "solved": tracker.solved_at is not None,
-        "steps_to_solve": solved.get("step"),
-        "wall_s_to_solve": solved.get("wall_s"),
-        "cpu_s_to_solve": solved.get("cpu_s"),
-        "wall_s_to_solve_incl_eval": solved.get("wall_s_incl_eval"),
-        "cpu_s_to_solve_incl_eval": solved.get("cpu_s_incl_eval"),
-        "stop_reason": tracker.stop_reason,
-        "total_steps_run": steps,
-        "train_wall_s": train_wall,
-        "train_cpu_s": train_cpu,
-        "setup_wall_s": tracker.setup_wall_s,
-        "eval_wall_s": tracker.eval.wall,
-        "eval_cpu_s": tracker.eval.cpu,
-        "total_wall_s": train_wall + tracker.eval.wall,
-        "total_cpu_s": train_cpu + tracker.eval.cpu,
-        "steps_per_s": steps / train_wall if train_wall > 0 else None,
-        "best_eval_mean": max(means) if means else None,
-        "last_eval_mean": means[-1] if means else None,
-        "evaluations": tracker.evaluations,
-        "budget": {"max_steps": spec.max_steps, "max_seconds": spec.max_seconds},
-        "eval_protocol": {
-            "every": spec.eval_every,
-            "episodes": spec.eval_episodes,
-            "seed": spec.seed,
-            "stream": EVAL_STREAM,
-            "reset_seeds": [
-                episode_seed(spec.seed, EVAL_STREAM, i) for i in range(spec.eval_episodes)
-            ],
-            "env": f"gymnasium.make({spec.env_id!r})",
-        },
-        **{k: v for k, v in extra.items() if k != "total_steps_run"},
-        "argv": argv,
-        "command": "python " + shlex.join(argv),
-        "cwd": os.getcwd(),
-        "versions": versions(),
-        "git": git_state(),
-        "cpu": cpu_model(),
-        "cpu_count": cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "torch_threads_flag": spec.torch_threads,
-        "load_average_start": load_start,
-        "load_average_end": load_average(),
-        "hostname": platform.node(),
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-    }
-
-
-def append_record(path: Path, record: dict[str, Any]) -> None:
-    """Append one JSON line under an exclusive lock, so parallel runs never interleave."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    line = json.dumps(record, allow_nan=False) + "\n"
-    with open(path, "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            f.write(line)
-            f.flush()
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def default_variant(lib: str, preset: str | None, env_id: str, overrides: list[str]) -> str:
@@ -637,8 +252,24 @@ def default_variant(lib: str, preset: str | None, env_id: str, overrides: list[s
     return ",".join(parts) or "preset"
 
 
+def trainer(
+    spec: Spec, preset: str | None, overrides: dict[str, Any]
+) -> Callable[[Tracker], dict[str, Any]]:
+    """The run function of `spec`'s library, its settings bound and recorded."""
+    if spec.lib == "ours":
+        assert preset is not None
+        config = our_config(preset, overrides, spec)
+        extra = {"preset": preset, "overrides": overrides}
+        return lambda tracker: run_ours(spec, config, tracker) | extra
+    zoo, note = zoo_hyperparameters(spec.env_id)
+    hp = {**SB3_DEFAULTS, **zoo}
+    extra = {"hyperparameters_source": ZOO_SOURCE, "hyperparameters_note": note}
+    return lambda tracker: run_sb3(spec, hp, tracker) | extra
+
+
 def train_main(args: argparse.Namespace, argv: list[str]) -> int:
     env = ENVS.get(args.env)
+    preset = None
     if args.lib == "ours":
         preset = args.preset or (env.preset if env else None)
         if preset is None or preset not in PRESETS:
@@ -660,14 +291,13 @@ def train_main(args: argparse.Namespace, argv: list[str]) -> int:
         )
         for seed in args.seeds
     ]
-    if args.lib == "ours":
-        try:  # refuse bad overrides and invalid configs before any run starts
-            our_config(preset, parse_overrides(args.overrides), specs[0])
-        except ConfigError as exc:
-            print(f"time_to_solve.py: {exc}", file=sys.stderr)
-            return 2
-    for spec in specs:
-        record = run_one(spec, args, argv)
+    try:  # refuse bad overrides and invalid configs before any run starts
+        runs = [trainer(spec, preset, parse_overrides(args.overrides)) for spec in specs]
+    except ConfigError as exc:
+        print(f"time_to_solve.py: {exc}", file=sys.stderr)
+        return 2
+    for spec, train in zip(specs, runs, strict=True):
+        record = run_one(spec, train) | {"argv": argv, "command": command(argv)}
         append_record(args.results, record)
         outcome = (
             f"solved at step {record['steps_to_solve']} after {record['wall_s_to_solve']:.1f} s "
@@ -684,19 +314,6 @@ def train_main(args: argparse.Namespace, argv: list[str]) -> int:
 
 
 # -- summary -------------------------------------------------------------------------------------
-def read_records(paths: Iterable[Path]) -> list[dict[str, Any]]:
-    records = []
-    for path in paths:
-        with open(path) as f:
-            for n, line in enumerate(f, 1):
-                if line.strip():
-                    try:
-                        records.append(json.loads(line))
-                    except ValueError:
-                        print(f"time_to_solve.py: {path}:{n}: not JSON, skipped", file=sys.stderr)
-    return records
-
-
 def median(values: list[float]) -> float:
     """Median where an unsolved run counts as infinitely slow: it is finite only when more
     than half the runs solved (and, with an even count, both middle ones)."""
@@ -925,7 +542,7 @@ def summarize(records: list[dict[str, Any]], summarize_command: str | None = Non
 
 
 def summarize_main(args: argparse.Namespace, argv: list[str]) -> int:
-    records = read_records(args.summarize)
+    records = read_records(args.summarize, "time_to_solve.py")
     if not records:
         print(
             "time_to_solve.py: no records in " + ", ".join(map(str, args.summarize)),

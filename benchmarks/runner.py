@@ -1,0 +1,293 @@
+"""One measured training run of ours or of Stable-Baselines3's DDPG, and its JSON record.
+
+Used by time_to_solve.py and suite.py. Every `eval_every` env steps (and once at the end of the
+budget) the policy plays `eval_episodes` deterministic episodes on a separate
+`gymnasium.make(env)` environment, episode i reset with seed `episode_seed(seed, EVAL_STREAM, i)`:
+the same start states for both libraries and for every evaluation of a run. Both clocks (wall:
+`time.perf_counter`, CPU: `time.process_time`) are paused while an evaluation runs, so the
+training figures exclude evaluations (environment and model construction included, imports
+excluded); the totals including them are recorded too. A run stops at the first evaluation that
+reaches `threshold` (if any), at `max_steps`, or at the first evaluation after `max_seconds` of
+training wall time.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import os
+from collections.abc import Callable
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from common import Clock, git_state, load_average, machine, now, versions
+
+from ddpg.config import Config
+from ddpg.envs import episode_seed
+from ddpg.evaluation import evaluate
+from ddpg.presets import preset_config
+
+# Reset-seed stream of these evaluations, apart from ddpg.envs' training (0), periodic (1) and
+# final (2) evaluation streams.
+EVAL_STREAM = 10
+RECORD_FORMAT = 1
+
+
+@dataclasses.dataclass
+class Spec:
+    """What one run is: library, variant, task, seed, budget and evaluation protocol."""
+
+    lib: str
+    variant: str
+    env_id: str
+    seed: int
+    threshold: float | None  # None: never stop early
+    eval_every: int
+    eval_episodes: int
+    max_steps: int
+    max_seconds: float | None
+    torch_threads: int
+
+
+class Tracker:
+    """The training clock, paused around each evaluation, and the stop bookkeeping."""
+
+    def __init__(self, spec: Spec, log: Callable[[str], None] = print) -> None:
+        self.spec = spec
+        self.log = log
+        self.train = Clock()
+        self.eval = Clock()
+        self.act: Callable[[np.ndarray], np.ndarray] | None = None
+        self.eval_env = gym.make(spec.env_id)
+        self.next_eval = spec.eval_every
+        self.evaluations: list[list[float]] = []  # [step, mean return, training wall s so far]
+        self.solved_at: dict[str, float] | None = None
+        self.stop_reason: str | None = None
+        self.last_step = 0
+        self.setup_wall_s: float | None = None  # of the training wall time: env and model
+
+    def due(self, step: int) -> bool:
+        return step >= self.next_eval
+
+    def evaluate(self, step: int) -> bool:
+        """Evaluate at env step `step` with the training clock paused; True: stop training (the
+        training clock then stays stopped)."""
+        assert self.act is not None
+        self.train.stop()
+        wall, cpu = self.train.read()
+        self.eval.start()
+        result = evaluate(
+            self.act, self.eval_env, self.spec.eval_episodes, self.spec.seed, EVAL_STREAM
+        )
+        self.eval.stop()
+        self.last_step = step
+        self.evaluations.append([step, result.mean, wall])
+        s = self.spec
+        self.log(
+            f"{s.lib}/{s.variant} {s.env_id} seed {s.seed}: step {step:7d} | eval mean "
+            f"{result.mean:8.1f} | training {wall:7.1f} s wall, {cpu:7.1f} s CPU"
+        )
+        if s.threshold is not None and result.mean >= s.threshold and self.solved_at is None:
+            self.solved_at = {
+                "step": step,
+                "wall_s": wall,
+                "cpu_s": cpu,
+                "wall_s_incl_eval": wall + self.eval.wall,
+                "cpu_s_incl_eval": cpu + self.eval.cpu,
+            }
+            self.stop_reason = "solved"
+        elif step >= s.max_steps:
+            self.stop_reason = "max_steps"
+        elif s.max_seconds is not None and wall >= s.max_seconds:
+            self.stop_reason = "max_seconds"
+        self.next_eval = (step // s.eval_every + 1) * s.eval_every
+        if self.stop_reason is not None:
+            return True
+        self.train.start()
+        return False
+
+    def close(self) -> None:
+        self.train.stop()
+        self.eval_env.close()
+
+
+def our_config(preset: str, overrides: dict[str, Any], spec: Spec) -> Config:
+    """The preset, then the overrides, then what the benchmark needs: no periodic evaluation,
+    checkpoints, TensorBoard or early stop of the Trainer's own; budget and seed from the spec."""
+    return preset_config(preset, **overrides).replace(
+        env_id=spec.env_id,
+        seed=spec.seed,
+        total_steps=spec.max_steps,
+        episodes=None,
+        eval_every=0,
+        target_return=None,
+        checkpoint_every=0,
+        tensorboard=False,
+        torch_threads=spec.torch_threads,
+    )
+
+
+def run_ours(spec: Spec, config: Config, tracker: Tracker) -> dict[str, Any]:
+    """Our `Trainer` on `config`, trained in chunks between the tracker's evaluations."""
+    from ddpg.train import Trainer
+
+    tracker.train.start()
+    trainer = Trainer(config, run_dir=None)
+    try:
+        tracker.act = trainer.agent.act
+        tracker.setup_wall_s = tracker.train.read()[0]
+        while True:
+            trainer.run(max_steps=min(tracker.next_eval, spec.max_steps))
+            if tracker.evaluate(trainer.step):
+                break
+        steps = trainer.step
+    finally:
+        tracker.train.stop()
+        trainer.close()
+    return {"total_steps_run": steps, "config": config.to_dict()}
+
+
+def run_sb3(spec: Spec, hp: dict[str, Any], tracker: Tracker) -> dict[str, Any]:
+    """SB3's DDPG with hyperparameters `hp` in the RL Zoo's format (policy, learning_rate,
+    buffer_size, learning_starts, batch_size, tau, gamma, train_freq, gradient_steps,
+    noise_type, noise_std, policy_kwargs)."""
+    from stable_baselines3 import DDPG
+    from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.noise import NormalActionNoise, OrnsteinUhlenbeckActionNoise
+
+    class EvalCallback(BaseCallback):
+        """Evaluates at the start of a rollout, i.e. after the updates of the steps so far
+        (as ours, which evaluates after a step's updates); a stop ends training at the next
+        step, before that step is stored or trained on."""
+
+        stop = False
+
+        def _on_rollout_start(self) -> None:
+            if not self.stop and tracker.due(self.num_timesteps):
+                self.stop = tracker.evaluate(self.num_timesteps)
+
+        def _on_step(self) -> bool:
+            return not self.stop
+
+        def _on_training_end(self) -> None:
+            # The budget's last rollout ends without a next rollout start.
+            if not self.stop and tracker.last_step != self.num_timesteps:
+                self.stop = tracker.evaluate(self.num_timesteps)
+
+    tracker.train.start()
+    env = gym.make(spec.env_id)
+    n_actions = env.action_space.shape[0]
+    noise_cls = {"normal": NormalActionNoise, "ornstein-uhlenbeck": OrnsteinUhlenbeckActionNoise}
+    # As the zoo builds it: sigma = noise_std in SB3's [-1, 1] action scale.
+    action_noise = noise_cls[hp["noise_type"]](
+        mean=np.zeros(n_actions), sigma=hp["noise_std"] * np.ones(n_actions)
+    )
+    train_freq = hp["train_freq"]
+    model = DDPG(
+        hp["policy"],
+        env,
+        learning_rate=hp["learning_rate"],
+        buffer_size=hp["buffer_size"],
+        learning_starts=hp["learning_starts"],
+        batch_size=hp["batch_size"],
+        tau=hp["tau"],
+        gamma=hp["gamma"],
+        train_freq=tuple(train_freq) if isinstance(train_freq, list) else train_freq,
+        gradient_steps=hp["gradient_steps"],
+        action_noise=action_noise,
+        policy_kwargs=copy.deepcopy(hp["policy_kwargs"]),  # SB3 adds keys to it
+        seed=spec.seed,
+        device="cpu",
+        verbose=0,
+    )
+    tracker.act = lambda o: model.predict(o, deterministic=True)[0]
+    tracker.setup_wall_s = tracker.train.read()[0]
+    try:
+        model.learn(total_timesteps=spec.max_steps, callback=EvalCallback())
+    finally:
+        tracker.train.stop()
+        model.env.close()
+    return {"total_steps_run": tracker.last_step, "hyperparameters": hp}
+
+
+def warm_up() -> None:
+    """Pay one-off lazy imports outside the clocks: a torch optimizer's first construction
+    imports torch._dynamo (about a second), which would otherwise land in the first run of a
+    process only, and in whichever library built an optimizer first."""
+    torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))])
+
+
+def run_one(
+    spec: Spec, train: Callable[[Tracker], dict[str, Any]], log: Callable[[str], None] = print
+) -> dict[str, Any]:
+    """Run `train` (run_ours or run_sb3 with its settings bound) under a fresh tracker; the
+    record of the run, without the invoking command."""
+    if spec.torch_threads:
+        torch.set_num_threads(spec.torch_threads)
+    warm_up()
+    load_start = load_average()
+    tracker = Tracker(spec, log)
+    try:
+        extra = train(tracker)
+    finally:
+        tracker.close()
+    return make_record(spec, tracker, extra, load_start)
+
+
+def make_record(
+    spec: Spec, tracker: Tracker, extra: dict[str, Any], load_start: list[float] | None = None
+) -> dict[str, Any]:
+    solved = tracker.solved_at or {}
+    train_wall, train_cpu = tracker.train.read()
+    steps = extra["total_steps_run"]
+    means = [e[1] for e in tracker.evaluations]
+    return {
+        "format": RECORD_FORMAT,
+        "lib": spec.lib,
+        "variant": spec.variant,
+        "env": spec.env_id,
+        "seed": spec.seed,
+        "threshold": spec.threshold,
+        "solved": tracker.solved_at is not None,
+        "steps_to_solve": solved.get("step"),
+        "wall_s_to_solve": solved.get("wall_s"),
+        "cpu_s_to_solve": solved.get("cpu_s"),
+        "wall_s_to_solve_incl_eval": solved.get("wall_s_incl_eval"),
+        "cpu_s_to_solve_incl_eval": solved.get("cpu_s_incl_eval"),
+        "stop_reason": tracker.stop_reason,
+        "total_steps_run": steps,
+        "train_wall_s": train_wall,
+        "train_cpu_s": train_cpu,
+        "setup_wall_s": tracker.setup_wall_s,
+        "eval_wall_s": tracker.eval.wall,
+        "eval_cpu_s": tracker.eval.cpu,
+        "total_wall_s": train_wall + tracker.eval.wall,
+        "total_cpu_s": train_cpu + tracker.eval.cpu,
+        "steps_per_s": steps / train_wall if train_wall > 0 else None,
+        "best_eval_mean": max(means) if means else None,
+        "final_eval_mean": means[-1] if means else None,
+        "evaluations": tracker.evaluations,
+        "budget": {"max_steps": spec.max_steps, "max_seconds": spec.max_seconds},
+        "eval_protocol": {
+            "every": spec.eval_every,
+            "episodes": spec.eval_episodes,
+            "seed": spec.seed,
+            "stream": EVAL_STREAM,
+            "reset_seeds": [
+                episode_seed(spec.seed, EVAL_STREAM, i) for i in range(spec.eval_episodes)
+            ],
+            "env": f"gymnasium.make({spec.env_id!r})",
+        },
+        **{k: v for k, v in extra.items() if k != "total_steps_run"},
+        "cwd": os.getcwd(),
+        "versions": versions(),
+        "git": git_state(),
+        **machine(),
+        "torch_threads": torch.get_num_threads(),
+        "torch_threads_flag": spec.torch_threads,
+        "load_average_start": load_start,
+        "load_average_end": load_average(),
+        "date": now(),
+    }

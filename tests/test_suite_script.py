@@ -1,0 +1,106 @@
+"""Smoke tests of benchmarks/suite.py: its queue order, IQM, the record a run appends, skipping
+recorded runs on resume, and the summary (tiny real runs on Pendulum-v1, seconds)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from ddpg.envs import episode_seed
+
+SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "suite.py"
+sys.path.insert(0, str(SCRIPT.parent))  # as when the script runs: its helper modules beside it
+HAVE_SB3 = importlib.util.find_spec("stable_baselines3") is not None
+LIBS = ["ours", "sb3"] if HAVE_SB3 else ["ours"]
+
+
+@pytest.fixture(scope="module")
+def suite() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("suite", SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def read(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_queue_pairs_libraries_and_defers_optional_sb3_runs(suite: ModuleType) -> None:
+    order = suite.queue(["Hopper-v5", "Reacher-v5"], [0, 1], ["ours", "sb3"])
+    assert order == [
+        ("ours", "Hopper-v5", 0), ("sb3", "Hopper-v5", 0),
+        ("ours", "Hopper-v5", 1), ("sb3", "Hopper-v5", 1),
+        ("ours", "Reacher-v5", 0), ("ours", "Reacher-v5", 1),
+        ("sb3", "Reacher-v5", 0), ("sb3", "Reacher-v5", 1),
+    ]  # fmt: skip
+    assert suite.learning_starts("HalfCheetah-v5") == 10_000 == suite.learning_starts("Ant-v5")
+    assert suite.learning_starts("Hopper-v5") == 1_000 == suite.learning_starts("Reacher-v5")
+
+
+def test_iqm(suite: ModuleType) -> None:
+    assert suite.iqm([1.0, 2.0, 100.0]) == pytest.approx(103 / 3)  # n < 4: the mean
+    assert suite.iqm([0.0, 1.0, 2.0, 100.0]) == 1.5  # one cut from each end
+    assert suite.iqm([-50.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 90.0]) == 3.5
+
+
+def test_runs_record_and_resume(suite: ModuleType, tmp_path: Path) -> None:
+    results = tmp_path / "results" / "suite.jsonl"  # the directory is made by the script
+    args = ["--quick", "--envs", "Pendulum-v1", "--libs", *LIBS, "--results", str(results)]
+    # Seed 1 already recorded (as after an interruption): only seed 0 runs.
+    fakes = [
+        {"lib": lib, "env": "Pendulum-v1", "seed": 1, "steps": 400, "variant": "quick"}
+        | {"final_eval_mean": -1.0, "best_eval_mean": -1.0, "train_wall_s": 60.0}
+        for lib in LIBS
+    ]
+    results.parent.mkdir()
+    results.write_text("".join(json.dumps(fake) + "\n" for fake in fakes))
+    assert suite.main([*args, "--seeds", "0", "1", "--jobs", "2"]) == 0
+    records = read(results)
+    assert records[: len(LIBS)] == fakes
+    records = records[len(LIBS) :]
+    assert sorted((r["lib"], r["seed"]) for r in records) == [(lib, 0) for lib in LIBS]
+    for r in records:
+        assert r["env"] == "Pendulum-v1" and r["steps"] == 400 and r["variant"] == "quick"
+        assert [step for step, _ in r["curve"]] == [200, 400] and r["total_steps_run"] == 400
+        assert r["final_eval_mean"] == r["curve"][-1][1] < 0  # Pendulum's returns are negative
+        assert r["best_eval_mean"] == max(mean for _, mean in r["curve"])
+        assert r["eval_protocol"]["reset_seeds"] == [episode_seed(0, 10, 0)]
+        assert r["train_wall_s"] > 0 and r["train_cpu_s"] > 0 and r["eval_cpu_s"] > 0
+        assert r["total_wall_s"] == pytest.approx(r["train_wall_s"] + r["eval_wall_s"])
+        assert r["torch_threads"] == 1 and r["versions"]["torch"] and r["cpu_count"] >= 1
+        assert len(r["git"]["commit"]) == 40 and r["command"].startswith("python ")
+    by_lib = {r["lib"]: r for r in records}
+    ours = by_lib["ours"]["config"]
+    assert (ours["hidden_size"], ours["hidden_size_2"], ours["learning_starts"]) == (16, 16, 100)
+    assert ours["batch_size"] == 100 and ours["gamma"] == 0.99 and ours["weight_decay"] == 0
+    assert by_lib["ours"]["preset"] == "mujoco"
+    if HAVE_SB3:
+        hp = by_lib["sb3"]["hyperparameters"]
+        assert hp["policy_kwargs"] == {"net_arch": [16, 16]} and hp["learning_starts"] == 100
+        assert (hp["batch_size"], hp["gamma"], hp["tau"]) == (100, 0.99, 0.005)
+        assert hp["noise_std"] == 0.1 and hp["buffer_size"] == 400
+        assert by_lib["sb3"]["eval_protocol"] == by_lib["ours"]["eval_protocol"]
+
+    # Everything recorded: a second invocation runs nothing and appends nothing.
+    before = results.read_text()
+    assert suite.main([*args, "--seeds", "0", "1"]) == 0
+    assert results.read_text() == before
+
+    text = suite.summarize(read(results))
+    row = next(line for line in text.splitlines() if "| ours |" in line)
+    assert "| Pendulum-v1 | 400 | ours | 2 | 1 0 |" in row
+
+
+def test_summarize_needs_records(suite: ModuleType, tmp_path: Path) -> None:
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    assert suite.main(["--summarize", str(empty)]) == 1
