@@ -640,12 +640,12 @@ CASES: dict[str, Case] = {
         ["train", "--env", "GymV26Environment-v0", "--run-dir", "r"], 2, ("shimmy",)
     ),
     "env-typo-hint-skips-mujoco-package": C(
-        ["train", "--env", "Pendulum-v0", "--run-dir", "r"], 2, ("did you mean Pendulum-v1?",)
+        ["train", "--env", "Pendulum-v0", "--run-dir", "r"], 2, ("did you mean Pendulum-v1",)
     ),
     "env-hint-skips-jax-ids": C(
         ["train", "--env", "phys2d/Pendulum-v1", "--run-dir", "r"],
         2,
-        ("did you mean Pendulum-v1?",),
+        ("did you mean Pendulum-v1",),
         absent=("phys2d/Pendulum-v0",),
     ),
     "env-leading-space": C(
