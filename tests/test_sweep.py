@@ -552,3 +552,19 @@ def interrupt_kill_resume(sweep: Path, value: str, env: dict[str, str], plain_ru
     assert any(a["from_step"] >= 500 for n in NAMES for a in attempts(sweep, n))
     spec = read_spec(sweep)
     assert spec.metric == "mean_return" and spec.seeds == (0,)
+
+
+def test_ray_temp_dir_avoids_characters_a_shell_would_split(tmp_path: Path) -> None:
+    """Ray passes its temp dir through a shell unquoted: SWEEP_DIR `''` made Ray time out
+    starting and left a stray `ray` folder in the working directory. Such a SWEEP_DIR gets the
+    short folder instead (linked from SWEEP_DIR/ray); such a --ray-temp-dir is refused."""
+    from ddpg.sweep.cluster import ClusterError, temp_dir_for
+
+    sweep = tmp_path / "a b'c"
+    sweep.mkdir()
+    temp = temp_dir_for(sweep, None)
+    assert temp.name.startswith("ddpg-ray-") and (sweep / "ray").resolve() == temp.resolve()
+    temp.rmdir()
+    with pytest.raises(ClusterError, match="characters that Ray's start-up commands"):
+        temp_dir_for(sweep, "/tmp/x y")
+    assert temp_dir_for(sweep, "/tmp/ok-dir") == Path("/tmp/ok-dir")

@@ -2,7 +2,8 @@
 
 Local (the default): Ray starts with exactly the CPUs (and GPUs) the concurrent trials need, no
 dashboard, its temp files and logs under SWEEP_DIR/ray. Ray puts Unix sockets in its temp dir,
-and a socket path may not exceed 107 bytes, so a temp dir longer than MAX_TEMP_DIR_BYTES is
+and a socket path may not exceed 107 bytes, so a temp dir longer than MAX_TEMP_DIR_BYTES (or one
+with characters a shell would split, since Ray passes it through one unquoted) is
 replaced by a short one in the system temp dir with a link to it at SWEEP_DIR/ray. Ray >= 2.5x
 turns token authentication on for a new local cluster and writes a token to ~/.ray/auth_token
 unless one exists; the sweep gives its local Ray a token of its own through the environment
@@ -27,6 +28,7 @@ import logging
 import math
 import os
 import secrets
+import shlex
 import shutil
 import signal
 import socket
@@ -157,9 +159,14 @@ def temp_dir_for(sweep_dir: Path, given: str | None) -> Path:
                 f"--ray-temp-dir {path} is too long for Ray's sockets: at most "
                 f"{MAX_TEMP_DIR_BYTES} bytes"
             )
+        if not _shell_safe(path):
+            raise ClusterError(
+                f"--ray-temp-dir {shlex.quote(str(path))} holds characters that Ray's start-up "
+                "commands do not quote: use letters, digits and _@%+=:,./-"
+            )
         return path
     inside = sweep_dir.absolute() / "ray"
-    if len(os.fsencode(inside)) <= MAX_TEMP_DIR_BYTES:
+    if len(os.fsencode(inside)) <= MAX_TEMP_DIR_BYTES and _shell_safe(inside):
         return inside
     digest = hashlib.sha256(os.fsencode(sweep_dir.absolute())).hexdigest()[:10]
     short = Path(tempfile.gettempdir()) / f"ddpg-ray-{digest}"
@@ -169,6 +176,12 @@ def temp_dir_for(sweep_dir: Path, given: str | None) -> Path:
         short.mkdir(mode=0o700, parents=True, exist_ok=True)
         inside.symlink_to(short, target_is_directory=True)
     return short
+
+
+def _shell_safe(path: Path) -> bool:
+    """Whether `path` survives Ray's start-up, which passes its temp dir through a shell
+    unquoted (a quote or a space in it splits or vanishes, and Ray times out starting)."""
+    return shlex.quote(str(path)) == str(path)
 
 
 def settle_temp_dir(sweep_dir: Path, temp_dir: Path) -> None:
