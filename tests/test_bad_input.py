@@ -836,7 +836,7 @@ CASES: dict[str, Case] = {
     "plot-garbled-value": C(
         ["plot", "{run}", "--out", "c.png"],
         2,
-        ("metrics.csv, line 2", "not finite numbers"),
+        ("metrics.csv: line 2 running_avg_100 is 'abc', not a finite number",),
         write(
             "{run}/metrics.csv", "step,episode,return,length,running_avg_100\n200,1,-1,200,abc\n"
         ),

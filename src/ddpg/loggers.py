@@ -12,6 +12,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
+import numpy as np
+
+from ddpg.errors import RunDirError
+
 EPISODE_COLUMNS = [
     "step",
     "episode",
@@ -154,6 +158,56 @@ class CsvLogger:
             self._file.flush()
             os.fsync(self._file.fileno())
             self._file.close()
+
+
+def read_curve(path: Path, column: str) -> tuple[np.ndarray, np.ndarray]:
+    """Steps and `column` of a CsvLogger file (metrics.csv or evaluations.csv), sorted by step,
+    rows where `column` is blank left out; empty if the file does not exist. A last line without
+    its newline is a row still being written and is left out. RunDirError names the file and
+    line of anything this library would not have written; OSError (a permission) goes through."""
+    if not path.exists():
+        return np.empty(0, dtype=np.int64), np.empty(0)
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        raise RunDirError(f"{path} is not UTF-8 text (a damaged or foreign file)") from None
+    lines = text.splitlines(keepends=True)
+    if lines and not lines[-1].endswith("\n"):
+        lines.pop()
+    try:
+        rows = list(csv.reader(lines))
+    except csv.Error as exc:
+        raise RunDirError(f"{path} is not a readable CSV ({exc})") from None
+    if not rows:
+        return np.empty(0, dtype=np.int64), np.empty(0)
+    header = rows[0]
+    if "step" not in header or column not in header:
+        raise RunDirError(f"{path} has no step and {column} columns (a damaged or foreign file)")
+    i_step, i_value = header.index("step"), header.index(column)
+    steps, values = [], []
+    for number, row in enumerate(rows[1:], start=2):
+        if len(row) != len(header):
+            raise RunDirError(f"{path}: line {number} has {len(row)} values, not {len(header)}")
+        if row[i_value] == "":
+            continue
+        step = finite_number(path, f"line {number} step", row[i_step])
+        if not step.is_integer() or step < 0:
+            raise RunDirError(f"{path}: line {number} step is {row[i_step]!r}, not a step count")
+        steps.append(int(step))
+        values.append(finite_number(path, f"line {number} {column}", row[i_value]))
+    order = np.argsort(steps, kind="stable")
+    return np.asarray(steps, dtype=np.int64)[order], np.asarray(values, dtype=float)[order]
+
+
+def finite_number(path: Path, where: str, text: Any) -> float:
+    """`text` as a finite float, or RunDirError naming `path` and `where` (a bool is refused)."""
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        value = math.nan
+    if isinstance(text, bool) or not math.isfinite(value):
+        raise RunDirError(f"{path}: {where} is {text!r}, not a finite number")
+    return value
 
 
 def _fmt(value: Any) -> Any:

@@ -3,9 +3,7 @@ runs of the same config."""
 
 from __future__ import annotations
 
-import csv
 import json
-import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +12,7 @@ import numpy as np
 
 from ddpg.checkpoints import read_config
 from ddpg.errors import RunDirError
+from ddpg.loggers import read_curve
 
 
 @dataclass
@@ -27,42 +26,13 @@ class RunCurves:
     train_running: np.ndarray
 
 
-def _read_csv(path: Path, x: str, y: str) -> tuple[np.ndarray, np.ndarray]:
-    """Columns `x` and `y` of a run's CSV (rows with both set); RunDirError if it is garbled."""
-    if not path.exists():
-        return np.empty(0), np.empty(0)
-    xs, ys = [], []
-    try:
-        with open(path, newline="", encoding="utf-8") as f:
-            reader = csv.DictReader(f)
-            if reader.fieldnames is not None and not {x, y} <= set(reader.fieldnames):
-                raise RunDirError(f"{path} has no {x} and {y} columns (a damaged or foreign file)")
-            for line, row in enumerate(reader, start=2):
-                if row.get(x) and row.get(y):
-                    try:
-                        point = float(row[x]), float(row[y])
-                    except ValueError:
-                        point = (float("nan"),) * 2
-                    if not all(map(math.isfinite, point)):
-                        raise RunDirError(
-                            f"{path}, line {line}: '{row[x]}', '{row[y]}' are not finite numbers"
-                        )
-                    xs.append(point[0])
-                    ys.append(point[1])
-    except UnicodeDecodeError:
-        raise RunDirError(f"{path} is not UTF-8 text (a damaged or foreign file)") from None
-    except csv.Error as exc:
-        raise RunDirError(f"{path} is not a readable CSV ({exc})") from None
-    return np.array(xs), np.array(ys)
-
-
 def load_curves(run_dir: Path) -> RunCurves:
     data = read_config(run_dir)
     config = dict(data["config"])
     config.pop("seed", None)
     label = data.get("preset") or config.get("env_id", "run")
-    eval_steps, eval_means = _read_csv(run_dir / "evaluations.csv", "step", "mean_return")
-    train_steps, train_running = _read_csv(run_dir / "metrics.csv", "step", "running_avg_100")
+    eval_steps, eval_means = read_curve(run_dir / "evaluations.csv", "mean_return")
+    train_steps, train_running = read_curve(run_dir / "metrics.csv", "running_avg_100")
     if not len(eval_steps) and not len(train_steps):
         raise RunDirError(f"{run_dir} has no metrics to plot yet")
     return RunCurves(

@@ -8,7 +8,6 @@ and their sources are defined in docs/report.md; the statistics live in `ddpg.st
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import os
@@ -25,6 +24,7 @@ from ddpg import __version__
 from ddpg.checkpoints import atomic_write_bytes, read_config
 from ddpg.config import Config, field_types
 from ddpg.errors import DDPGError, RunDirError
+from ddpg.loggers import finite_number, read_curve
 from ddpg.stats import BOOTSTRAP_REPS, BOOTSTRAP_SEED, CONFIDENCE, iqm, stratified_bootstrap_ci
 
 # Fields that change how a run is computed or logged but not what it learns: runs that differ
@@ -86,47 +86,6 @@ def _text(path: Path) -> str:
         return path.read_bytes().decode("utf-8")
     except UnicodeDecodeError:
         raise RunDirError(f"{path} is not UTF-8 text") from None
-    except OSError as exc:
-        raise RunDirError(f"{path} is unreadable: {exc.strerror or exc}") from None
-
-
-def _finite(path: Path, where: str, text: Any) -> float:
-    try:
-        value = float(text)
-    except (TypeError, ValueError):
-        value = math.nan
-    if isinstance(text, bool) or not math.isfinite(value):
-        raise RunDirError(f"{path}: {where} is {text!r}, not a finite number")
-    return value
-
-
-def read_evaluations(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Steps and mean returns of evaluations.csv, sorted by step (empty if there is none). A last
-    line without its newline is a row still being written and is left out."""
-    if not path.exists():
-        return np.empty(0, dtype=np.int64), np.empty(0)
-    text = _text(path)
-    lines = text.splitlines(keepends=True)
-    if lines and not lines[-1].endswith("\n"):
-        lines.pop()
-    rows = list(csv.reader(lines))
-    if not rows:
-        return np.empty(0, dtype=np.int64), np.empty(0)
-    header = rows[0]
-    if "step" not in header or "mean_return" not in header:
-        raise RunDirError(f"{path} has no step and mean_return columns")
-    i_step, i_mean = header.index("step"), header.index("mean_return")
-    steps, means = [], []
-    for number, row in enumerate(rows[1:], start=2):
-        if len(row) != len(header):
-            raise RunDirError(f"{path}: line {number} has {len(row)} values, not {len(header)}")
-        step = _finite(path, f"line {number} step", row[i_step])
-        if not step.is_integer() or step < 0:
-            raise RunDirError(f"{path}: line {number} step is {row[i_step]!r}, not a step count")
-        steps.append(int(step))
-        means.append(_finite(path, f"line {number} mean_return", row[i_mean]))
-    order = np.argsort(steps, kind="stable")
-    return np.asarray(steps, dtype=np.int64)[order], np.asarray(means)[order]
 
 
 def _read_final_evaluation(path: Path) -> tuple[float, float, int]:
@@ -136,9 +95,9 @@ def _read_final_evaluation(path: Path) -> tuple[float, float, int]:
     except ValueError:
         raise RunDirError(f"{path} is damaged (not JSON)") from None
     try:
-        final = _finite(path, "final.mean_return", data["final"]["mean_return"])
-        best = _finite(path, "best.mean_return", data["best"]["mean_return"])
-        steps = int(_finite(path, "steps", data["steps"]))
+        final = finite_number(path, "final.mean_return", data["final"]["mean_return"])
+        best = finite_number(path, "best.mean_return", data["best"]["mean_return"])
+        steps = int(finite_number(path, "steps", data["steps"]))
     except (KeyError, TypeError):
         raise RunDirError(f"{path} is not a final evaluation written by ddpg train") from None
     return final, best, steps
@@ -157,19 +116,23 @@ def normalized_config(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def load_run(run_dir: Path) -> Run:
-    """Read one run directory; a damaged or empty one raises RunDirError saying why."""
-    run_dir = Path(run_dir)
+    """Read one run directory; a damaged, unreadable or empty one raises RunDirError saying why."""
+    try:
+        return _read_run(Path(run_dir))
+    except OSError as exc:  # permission denied and the like: skipped, named as such
+        raise RunDirError(f"{exc.filename}: {(exc.strerror or str(exc)).lower()}") from None
+
+
+def _read_run(run_dir: Path) -> Run:
     try:
         data = read_config(run_dir)
     except DDPGError as exc:
         raise RunDirError(str(exc)) from None
-    except OSError as exc:  # permission denied and the like: skipped, named as such
-        raise RunDirError(f"{exc.filename}: {(exc.strerror or str(exc)).lower()}") from None
     try:
         config = normalized_config(data["config"])
     except DDPGError as exc:
         raise RunDirError(f"{run_dir / 'config.json'}: {exc}") from None
-    steps, means = read_evaluations(run_dir / "evaluations.csv")
+    steps, means = read_curve(run_dir / "evaluations.csv", "mean_return")
     finished = (run_dir / "evaluation.json").exists()
     if finished:
         final, best, total = _read_final_evaluation(run_dir / "evaluation.json")
