@@ -510,6 +510,18 @@ def test_read_checkpoint_refuses_manifest_pointing_outside(
     assert classify(lambda: read_checkpoint(work)) == "refused"
 
 
+def test_a_newer_format_version_is_named(model_bytes: bytes, checkpoint: Path, tmp_path: Path):
+    """A file from a newer library is refused saying which version it is, not called garbage."""
+    tensors, meta = safetensors.torch.load(model_bytes), json.loads(_metadata(model_bytes)["meta"])
+    future = model_with_header(tensors, valid_header(tensors, meta, format_version="2"))
+    with pytest.raises(CheckpointError, match="a DDPG model file of format version '2'; this "):
+        load_model(write(tmp_path / "m.safetensors", future))
+    work = copy_checkpoint(checkpoint, tmp_path / "ckpt")
+    set_manifest(work, lambda m: m.update(format_version=2))
+    with pytest.raises(CheckpointError, match="checkpoint of format version 2; this library reads"):
+        read_checkpoint(work)
+
+
 CONTENT_CASES: dict[str, Callable[[Path], dict[str, bytes | None]]] = {
     "state-a-list": lambda p: {"state.json": b"[1, 2, 3]"},
     "state-a-number": lambda p: {"state.json": b"3"},

@@ -30,6 +30,7 @@ from safetensors.torch import load_file
 from ddpg.checkpoints import read_config
 from ddpg.cli import main
 from ddpg.config import Config
+from ddpg.errors import RunDirError
 from ddpg.loggers import Console
 from ddpg.presets import preset_config
 from ddpg.runs import finish_run, start_run
@@ -83,6 +84,10 @@ def test_grid_points_seeds_and_names(tmp_path):
     assert spec.config(spec.trials()[-1].overrides, 1).batch_norm is False
     write_spec(tmp_path, spec)
     assert read_spec(tmp_path) == spec
+    data = json.loads((tmp_path / "sweep.json").read_text())
+    (tmp_path / "sweep.json").write_text(json.dumps(data | {"format_version": 2}))
+    with pytest.raises(RunDirError, match="is a sweep spec of format version 2; this library"):
+        read_spec(tmp_path)
 
 
 def test_random_search_is_drawn_up_front_and_reproducible():

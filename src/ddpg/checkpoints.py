@@ -28,7 +28,7 @@ import safetensors.torch
 import torch
 
 from ddpg import __version__
-from ddpg.errors import CheckpointError
+from ddpg.errors import CheckpointError, check_format
 
 MODEL_FORMAT = "ddpg-model"
 CHECKPOINT_FORMAT = "ddpg-checkpoint"
@@ -116,13 +116,8 @@ def load_model(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         header = _safetensors_metadata(data)
     except Exception as exc:  # the parser raises several types on garbage
         raise CheckpointError(f"{path} is not a readable safetensors model file ({exc})") from None
-    if header.get("format") != MODEL_FORMAT:
-        raise CheckpointError(f"{path} is not a DDPG model file (format {header.get('format')!r})")
-    if header.get("format_version") != str(FORMAT_VERSION):
-        raise CheckpointError(
-            f"{path} has model format version {header.get('format_version')!r}; "
-            f"this library reads version {FORMAT_VERSION}"
-        )
+    what = "a DDPG model file"
+    check_format(path, header, MODEL_FORMAT, str(FORMAT_VERSION), what, CheckpointError)
     if header.get("checksum") != _tensor_checksum(tensors, header.get("meta", "")):
         raise CheckpointError(f"{path} failed its checksum: the file is corrupt or was modified")
     try:
@@ -262,13 +257,8 @@ def read_checkpoint(
         raise CheckpointError(f"{path}: no manifest (incomplete checkpoint)") from None
     except ValueError:
         raise CheckpointError(f"{path}: unreadable manifest") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{path}: not a DDPG checkpoint")
-    if manifest.get("format_version") != FORMAT_VERSION:
-        raise CheckpointError(
-            f"{path}: checkpoint format version {manifest.get('format_version')!r}; "
-            f"this library reads version {FORMAT_VERSION}"
-        )
+    what = "a DDPG checkpoint"
+    check_format(path, manifest, CHECKPOINT_FORMAT, FORMAT_VERSION, what, CheckpointError)
     files = manifest.get("files")
     if not isinstance(files, dict) or "weights.safetensors" not in files:
         raise CheckpointError(f"{path}: manifest lists no files")

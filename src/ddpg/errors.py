@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class DDPGError(Exception):
     """Base class for every error caused by user input rather than a bug in this library."""
@@ -29,3 +31,17 @@ class NonFiniteError(DDPGError):
     """A NaN or infinity appeared in observations, rewards, losses or weights."""
 
     exit_code = 3
+
+
+def check_format(
+    path: object, header: Any, fmt: str, version: object, what: str, error: type[DDPGError]
+) -> None:
+    """Raise `error` unless `header` (a file's JSON header) says format `fmt` at `version`: a
+    foreign file is "not `what`", a file of another format version names both versions."""
+    if not isinstance(header, dict) or header.get("format") != fmt:
+        raise error(f"{path} is not {what}")
+    if header.get("format_version") != version:
+        raise error(
+            f"{path} is {what} of format version {header.get('format_version')!r}; "
+            f"this library reads version {version}"
+        )

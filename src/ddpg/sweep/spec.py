@@ -32,7 +32,7 @@ import numpy as np
 
 from ddpg import __version__
 from ddpg.config import Config, field_names, field_types, parse_value
-from ddpg.errors import ConfigError, RunDirError
+from ddpg.errors import ConfigError, RunDirError, check_format
 
 SPEC_FILE = "sweep.json"
 SPEC_FORMAT = "ddpg-sweep"
@@ -167,13 +167,7 @@ def read_spec(sweep_dir: Path) -> SweepSpec:
         raise RunDirError(f"{sweep_dir} is not a sweep directory (no {SPEC_FILE})") from None
     except (OSError, ValueError) as exc:
         raise RunDirError(f"{path} is unreadable ({exc})") from None
-    if not isinstance(data, dict) or data.get("format") != SPEC_FORMAT:
-        raise RunDirError(f"{path} is not a sweep spec of this library")
-    if data.get("format_version") != SPEC_VERSION:
-        raise RunDirError(
-            f"{path} has sweep format version {data.get('format_version')!r}; "
-            f"this library reads version {SPEC_VERSION}"
-        )
+    check_format(path, data, SPEC_FORMAT, SPEC_VERSION, "a sweep spec", RunDirError)
     try:
         return SweepSpec.from_dict(data)
     except (KeyError, TypeError, ValueError) as exc:
