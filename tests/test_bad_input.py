@@ -467,8 +467,8 @@ CASES: dict[str, Case] = {
     ),
     "report-unreadable-config": C(
         ["report", "{run}", "--out", "rep"],
-        2,
-        ("permission denied",),
+        4,
+        ("permission denied: ", "config.json"),
         chmod("{run}/config.json", 0o000),
         copy=True,
         unprivileged=True,

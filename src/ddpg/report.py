@@ -116,14 +116,9 @@ def normalized_config(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def load_run(run_dir: Path) -> Run:
-    """Read one run directory; a damaged, unreadable or empty one raises RunDirError saying why."""
-    try:
-        return _read_run(Path(run_dir))
-    except OSError as exc:  # permission denied and the like: skipped, named as such
-        raise RunDirError(f"{exc.filename}: {(exc.strerror or str(exc)).lower()}") from None
-
-
-def _read_run(run_dir: Path) -> Run:
+    """Read one run directory; a damaged or empty one raises RunDirError saying why, one that
+    cannot be read the OSError (a permission, say)."""
+    run_dir = Path(run_dir)
     try:
         data = read_config(run_dir)
     except DDPGError as exc:
@@ -191,20 +186,29 @@ def find_run_dirs(paths: Sequence[Path]) -> list[Path]:
 
 
 def load_runs(paths: Sequence[Path]) -> tuple[list[Run], list[tuple[Path, str]]]:
-    """The readable runs under `paths`, and (run_dir, reason) for each one skipped. Raises
-    RunDirError when none is readable."""
-    runs, skipped = [], []
+    """The readable runs under `paths`, and (run_dir, reason) for each one skipped. When none is
+    readable: the one run's own error (RunDirError, or the OSError of a permission), or a
+    RunDirError naming the first reason of several."""
+    runs: list[Run] = []
+    errors: list[tuple[Path, RunDirError | OSError]] = []
     for run_dir in find_run_dirs(paths):
         try:
             runs.append(load_run(run_dir))
-        except RunDirError as exc:
-            skipped.append((run_dir, str(exc)))
+        except (RunDirError, OSError) as exc:
+            errors.append((run_dir, exc))
+    if not runs and len(errors) == 1:
+        raise errors[0][1]
+    skipped = [(run_dir, _reason(exc)) for run_dir, exc in errors]
     if not runs:
         first = skipped[0][1]
-        if len(skipped) == 1:
-            raise RunDirError(first)
         raise RunDirError(f"none of {len(skipped)} run directories is readable; first: {first}")
     return runs, skipped
+
+
+def _reason(exc: RunDirError | OSError) -> str:
+    if isinstance(exc, OSError):  # permission denied and the like, named as such
+        return f"{exc.filename}: {(exc.strerror or str(exc)).lower()}"
+    return str(exc)
 
 
 # -- grouping --------------------------------------------------------------------------------
