@@ -211,6 +211,11 @@ def runs_by_env_and_lib(records: list[dict[str, Any]]) -> dict[tuple[str, str], 
     return dict(sorted(groups.items()))
 
 
+def num(x: float) -> str:
+    """A return as the table shows it: whole numbers, two decimals for small ones (Reacher)."""
+    return f"{x:.0f}" if abs(x) >= 100 else f"{x:.2f}"
+
+
 def summarize(records: list[dict[str, Any]]) -> str:
     """Per env and library: seeds, the IQM of the final evaluation returns with its 95%
     bootstrap CI (ddpg report's statistics; none from one seed), their median, the IQM of the
@@ -227,11 +232,11 @@ def summarize(records: list[dict[str, Any]]) -> str:
     for (env, lib), runs in groups.items():
         final, best = aggregate(runs, "final"), aggregate(runs, "best")
         stats[env, lib] = final, len(runs)
-        ci = f"[{final['ci_low']:.0f}, {final['ci_high']:.0f}]" if len(runs) > 1 else "(1 seed)"
+        ci = f"[{num(final['ci_low'])}, {num(final['ci_high'])}]" if len(runs) > 1 else "(1 seed)"
         last5 = iqm([float(r.eval_means[-5:].mean()) for r in runs])
         seeds = " ".join(str(r.seed) for r in runs)
-        rows.append([env, lib, f"{len(runs)} ({seeds})", f"{final['iqm']:.0f} {ci}",
-                     f"{final['median']:.0f}", f"{best['iqm']:.0f}", f"{last5:.0f}",
+        rows.append([env, lib, f"{len(runs)} ({seeds})", f"{num(final['iqm'])} {ci}",
+                     num(final["median"]), num(best["iqm"]), num(last5),
                      f"{statistics.median(r.cpu_minutes for r in runs):.0f}"])  # fmt: skip
     for row in rows:
         ours, sb3 = stats.get((row[0], "ours")), stats.get((row[0], "sb3"))
