@@ -35,6 +35,8 @@ def test_default_config_is_valid_and_round_trips_through_dict():
     ("changes", "message"),
     [
         ({"actor_lr": -1e-3}, "actor_lr must be > 0"),
+        ({"activation": "tanh"}, "activation must be one of leaky_relu, relu, got 'tanh'"),
+        ({"final_layer_init": 0.0}, "final_layer_init must be > 0 or None, got 0.0"),
         ({"critic_lr": 0.0}, "critic_lr must be > 0"),
         ({"tau": 0.0}, "tau must be in (0, 1]"),
         ({"tau": 1.5}, "tau must be in (0, 1]"),

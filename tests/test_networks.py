@@ -124,3 +124,27 @@ def test_second_hidden_width_shapes_both_networks():
         (30, 40),
         (1, 30),
     ]
+
+
+def test_relu_and_default_init_change_modules_and_init_but_not_the_weights_names():
+    """`activation` and `final_layer_init` (the TD3 paper's ReLU and PyTorch's default init)
+    swap modules in place: model files keep the same tensor names and shapes."""
+    torch.manual_seed(0)
+    leaky = Actor(5, [-1.0, -1.0], [1.0, 1.0], 32, batch_norm=False, hidden_size_2=24)
+    torch.manual_seed(0)
+    paper = Actor(5, [-1.0, -1.0], [1.0, 1.0], 32, False, 24, "relu", None)
+    assert [type(m) for m in leaky.net] == [nn.Linear, nn.LeakyReLU, nn.Linear, nn.Identity,
+                                            nn.LeakyReLU, nn.Linear]  # fmt: skip
+    assert [type(m) for m in paper.net] == [nn.Linear, nn.ReLU, nn.Linear, nn.Identity,
+                                            nn.ReLU, nn.Linear]  # fmt: skip
+    assert {k: v.shape for k, v in leaky.state_dict().items()} == {
+        k: v.shape for k, v in paper.state_dict().items()
+    }
+    # Default init: uniform in +-1/sqrt(fan_in) = +-0.204 for 24 inputs, far beyond 3e-3.
+    assert FINAL_LAYER_INIT < paper.net[-1].weight.abs().max() <= 24**-0.5
+    torch.testing.assert_close(paper.net[0].weight, leaky.net[0].weight)  # hidden layers alike
+    x = torch.tensor([[-1.0, 2.0, -3.0, 0.5, 0.0]])
+    assert torch.all(paper.net[1](x) == x.clamp(min=0))
+    critic = Critic(5, 2, 32, 24, "relu", None)
+    assert isinstance(critic.net[1], nn.ReLU) and isinstance(critic.net[3], nn.ReLU)
+    assert FINAL_LAYER_INIT < critic.net[-1].weight.abs().max() <= 24**-0.5

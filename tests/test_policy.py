@@ -14,7 +14,7 @@ from conftest import HIGH, LOW, TINY, make_config
 
 from ddpg import DDPG, Policy
 from ddpg.cli import main
-from ddpg.errors import CheckpointError
+from ddpg.errors import CheckpointError, ConfigError
 from ddpg.export import export_policy
 from ddpg.networks import Actor
 
@@ -75,6 +75,21 @@ def test_policy_gives_the_learners_deterministic_actions(pendulum_model):
     assert np.array_equal(Policy.load(path)(obs), expected)
     assert np.array_equal(model.predict(obs), expected)
     assert np.array_equal(Policy.load(path)(obs[0]), model.agent.act(obs[0]))
+
+
+def test_a_relu_model_with_default_init_loads_as_the_relu_network_it_is(tmp_path):
+    """The activation is part of a model file's config: Policy.load rebuilds ReLU, not the
+    default LeakyReLU (the actions would differ on any negative pre-activation)."""
+    config = make_config(TINY, batch_norm=False, activation="relu", final_layer_init=None)
+    model = DDPG("Pendulum-v1", config=config, learning_starts=50)
+    model.learn(100)
+    model.save(tmp_path / "relu.safetensors")
+    policy = Policy.load(tmp_path / "relu.safetensors")
+    assert isinstance(policy.net.actor.net[1], torch.nn.ReLU)
+    obs = random_obs(64)[:, :3]
+    assert np.array_equal(policy(obs), model.agent.act(obs))
+    with pytest.raises(ConfigError, match="activation cannot be changed when loading a model"):
+        DDPG.load(tmp_path / "relu.safetensors", activation="leaky_relu")
 
 
 @pytest.mark.parametrize(

@@ -83,17 +83,9 @@ class DDPGAgent:
         self.config = config
         self.device = device or resolve_device(config.device)
         torch.manual_seed(config.seed)
-        self.actor = Actor(
-            info.obs_dim,
-            info.action_low,
-            info.action_high,
-            config.hidden_size,
-            config.batch_norm,
-            config.hidden_size_2,
-        ).to(self.device)
-        self.critic = Critic(
-            info.obs_dim, info.act_dim, config.hidden_size, config.hidden_size_2
-        ).to(self.device)
+        self.actor = Actor.for_config(config, info.obs_dim, info.action_low, info.action_high)
+        self.actor.to(self.device)
+        self.critic = Critic.for_config(config, info.obs_dim, info.act_dim).to(self.device)
         # Targets start equal to the online networks and only ever move by Polyak averaging.
         self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)

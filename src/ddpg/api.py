@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 
 # Config fields that shape the networks: a loaded model's weights fix them.
-ARCHITECTURE_FIELDS = ("hidden_size", "hidden_size_2", "batch_norm")
+ARCHITECTURE_FIELDS = ("hidden_size", "hidden_size_2", "batch_norm", "activation")
 
 
 class DDPG:

@@ -23,6 +23,7 @@ from typing import Any
 from ddpg.errors import ConfigError
 
 NOISE_KINDS = ("gaussian", "ou")
+ACTIVATIONS = ("leaky_relu", "relu")
 UPDATE_MODES = ("eager", "cudagraph")
 # Fields that may change when a run is resumed: budgets and output only.
 RESUMABLE_FIELDS = ("total_steps", "episodes", "log_every", "render_from")
@@ -66,6 +67,15 @@ class Config:
 
     batch_norm: bool = False
     """Put BatchNorm1d after the actor's second linear layer, as in the original design."""
+
+    activation: str = "leaky_relu"
+    """Hidden-layer activation of the actor and the critic: 'leaky_relu' (slope 0.01, the original
+    design's) or 'relu' (the TD3 paper's and SB3's)."""
+
+    final_layer_init: float | None = 3e-3
+    """The output layers of the actor and the critic start uniform in [-x, x] (the DDPG paper's
+    3e-3: early actions and Q values near zero); None: PyTorch's default initialisation, as in the
+    TD3 paper's and SB3's networks."""
 
     gamma: float = 0.99
     """Discount factor in [0, 1)."""
@@ -321,6 +331,10 @@ def _validate(c: Config) -> None:
         fail(f"buffer_size must be >= 1, got {c.buffer_size}")
     if c.batch_size > c.buffer_size:
         fail(f"batch_size ({c.batch_size}) is larger than buffer_size ({c.buffer_size})")
+    if c.activation not in ACTIVATIONS:
+        fail(f"activation must be one of {', '.join(ACTIVATIONS)}, got '{c.activation}'")
+    if c.final_layer_init is not None and not c.final_layer_init > 0:
+        fail(f"final_layer_init must be > 0 or None, got {c.final_layer_init}")
     if c.batch_norm and c.batch_size < 2:
         fail("batch_size must be >= 2 with batch_norm (BatchNorm needs two samples)")
     if not 0.0 < c.tau <= 1.0:

@@ -3,21 +3,27 @@
 The actor follows the original design (Linear, LeakyReLU, Linear, BatchNorm1d, LeakyReLU, Linear)
 and adds what the original lacked: a tanh squashing and an affine map onto the environment's action
 bounds, so actions are always legal whatever the bounds (asymmetric and per-dimension included).
+The activation (`Config.activation`), the BatchNorm and the output layers' initialisation are
+configurable; the layer indices, and so the weights' names in model files, never change.
 """
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 import torch
 from torch import nn
+
+if TYPE_CHECKING:
+    from ddpg.config import Config
 
 Array = TypeVar("Array", np.ndarray, torch.Tensor)
 
 # The DDPG paper initialises the output layers in [-3e-3, 3e-3] so that early actions and Q values
 # start near zero instead of saturating the tanh.
 FINAL_LAYER_INIT = 3e-3
+ACTIVATIONS: dict[str, type[nn.Module]] = {"leaky_relu": nn.LeakyReLU, "relu": nn.ReLU}
 
 
 def action_scale_bias(low: np.ndarray, high: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -34,9 +40,11 @@ def to_env(normalised: Array, scale: Array, bias: Array, low: Array, high: Array
     return (normalised * scale + bias).clip(low, high)  # type: ignore[return-value]
 
 
-def _init_final(layer: nn.Linear) -> nn.Linear:
-    nn.init.uniform_(layer.weight, -FINAL_LAYER_INIT, FINAL_LAYER_INIT)
-    nn.init.uniform_(layer.bias, -FINAL_LAYER_INIT, FINAL_LAYER_INIT)
+def _init_final(layer: nn.Linear, bound: float | None) -> nn.Linear:
+    """The output layer, uniform in [-bound, bound] (None: left as PyTorch initialised it)."""
+    if bound is not None:
+        nn.init.uniform_(layer.weight, -bound, bound)
+        nn.init.uniform_(layer.bias, -bound, bound)
     return layer
 
 
@@ -51,19 +59,22 @@ class Actor(nn.Module):
         hidden_size: int = 256,
         batch_norm: bool = True,
         hidden_size_2: int | None = None,
+        activation: str = "leaky_relu",
+        final_layer_init: float | None = FINAL_LAYER_INIT,
     ) -> None:
         super().__init__()
         second = hidden_size_2 or hidden_size
         low = torch.as_tensor(np.asarray(action_low, dtype=np.float32))
         high = torch.as_tensor(np.asarray(action_high, dtype=np.float32))
         act_dim = low.numel()
+        act = ACTIVATIONS[activation]
         self.net = nn.Sequential(
             nn.Linear(obs_dim, hidden_size),
-            nn.LeakyReLU(),
+            act(),
             nn.Linear(hidden_size, second),
             nn.BatchNorm1d(second) if batch_norm else nn.Identity(),
-            nn.LeakyReLU(),
-            _init_final(nn.Linear(second, act_dim)),
+            act(),
+            _init_final(nn.Linear(second, act_dim), final_layer_init),
         )
         # Affine map from [-1, 1] to [low, high], per dimension.
         scale, bias = action_scale_bias(low.numpy(), high.numpy())
@@ -72,6 +83,22 @@ class Actor(nn.Module):
         # Not saved (clamping only), so model files keep their keys.
         self.register_buffer("action_low", low, persistent=False)
         self.register_buffer("action_high", high, persistent=False)
+
+    @classmethod
+    def for_config(
+        cls, config: Config, obs_dim: int, action_low: np.ndarray, action_high: np.ndarray
+    ) -> Actor:
+        """The actor a run with `config` trains (and a model file of it holds)."""
+        return cls(
+            obs_dim,
+            action_low,
+            action_high,
+            config.hidden_size,
+            config.batch_norm,
+            config.hidden_size_2,
+            config.activation,
+            config.final_layer_init,
+        )
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         return torch.tanh(self.net(obs))
@@ -87,16 +114,35 @@ class Critic(nn.Module):
     """Action-value function Q(s, a) on the concatenation of observation and normalised action."""
 
     def __init__(
-        self, obs_dim: int, act_dim: int, hidden_size: int = 256, hidden_size_2: int | None = None
+        self,
+        obs_dim: int,
+        act_dim: int,
+        hidden_size: int = 256,
+        hidden_size_2: int | None = None,
+        activation: str = "leaky_relu",
+        final_layer_init: float | None = FINAL_LAYER_INIT,
     ) -> None:
         super().__init__()
         second = hidden_size_2 or hidden_size
+        act = ACTIVATIONS[activation]
         self.net = nn.Sequential(
             nn.Linear(obs_dim + act_dim, hidden_size),
-            nn.LeakyReLU(),
+            act(),
             nn.Linear(hidden_size, second),
-            nn.LeakyReLU(),
-            _init_final(nn.Linear(second, 1)),
+            act(),
+            _init_final(nn.Linear(second, 1), final_layer_init),
+        )
+
+    @classmethod
+    def for_config(cls, config: Config, obs_dim: int, act_dim: int) -> Critic:
+        """The critic a run with `config` trains."""
+        return cls(
+            obs_dim,
+            act_dim,
+            config.hidden_size,
+            config.hidden_size_2,
+            config.activation,
+            config.final_layer_init,
         )
 
     def forward(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:

@@ -49,9 +49,7 @@ class Policy:
         device: str | torch.device = "cpu",
     ) -> Policy:
         """A policy with its own copy of an actor's weights (`Actor.state_dict()`)."""
-        actor = Actor(
-            obs_dim, low, high, config.hidden_size, config.batch_norm, config.hidden_size_2
-        )
+        actor = Actor.for_config(config, obs_dim, low, high)
         try:
             actor.load_state_dict(weights)
         except (RuntimeError, KeyError) as exc:
