@@ -42,6 +42,10 @@ import gymnasium as gym
 from common import append_record, command, git_state, invocation, read_records, table
 from runner import Spec, our_config, run_one, run_ours, run_sb3
 
+from ddpg.config import check_keys, parse_value
+from ddpg.errors import ConfigError
+from ddpg.report import format_value
+
 DEFAULT_RESULTS = Path(__file__).resolve().parent / "results" / "suite.jsonl"
 QUICK_RESULTS = Path(tempfile.gettempdir()) / "ddpg-suite-quick.jsonl"
 ENVS = ("HalfCheetah-v5", "Hopper-v5", "Walker2d-v5", "InvertedDoublePendulum-v5", "Reacher-v5")
@@ -71,6 +75,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     add("--eval-every", type=int, default=5_000, help="env steps between evaluations (5000)")
     add("--eval-episodes", type=int, default=10, help="episodes per evaluation (10)")
     add("--learning-starts", type=int, help="for both libraries (default: the paper's per env)")
+    add("--set", action="append", default=[], metavar="FIELD=VALUE", help="ours only: a "
+        "config value over the preset's (repeatable); a variant with rows of its own")  # fmt: skip
     add("--jobs", type=int, default=1, help="runs at a time, one process each (1)")
     add("--results", type=Path, help=f"JSON-lines file ({DEFAULT_RESULTS})")
     add("--quick", action="store_true", help=f"tiny runs for tests: {QUICK}")
@@ -85,6 +91,16 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     for name in ("steps", "eval_every", "eval_episodes", "jobs", "learning_starts"):
         if (value := getattr(args, name)) is not None and value < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1")
+    args.overrides = {}
+    for item in args.set:
+        name, _, text = item.partition("=")
+        try:
+            check_keys({name.strip(): None})
+            args.overrides[name.strip()] = parse_value(name.strip(), text.strip())
+        except ConfigError as exc:
+            p.error(f"--set {item}: {exc}")
+    if args.overrides and "sb3" in args.libs:
+        p.error("--set changes our config only: use it with --libs ours")
     unknown = [e for e in args.envs if e not in gym.registry]
     if unknown and args.summarize is None:
         p.error(f"unknown env id(s): {', '.join(unknown)}")
@@ -99,9 +115,11 @@ def queue(envs: Sequence[str], seeds: Sequence[int], libs: Sequence[str]) -> lis
 
 
 def variant(args: argparse.Namespace) -> str:
+    starts = {} if args.learning_starts is None else {"learning_starts": args.learning_starts}
+    changes = [f"{k}={format_value(v)}" for k, v in {**starts, **args.overrides}.items()]
     if args.quick:
-        return "quick"
-    return "suite" if args.learning_starts is None else f"learning_starts={args.learning_starts}"
+        return ",".join(["quick", *changes])
+    return ",".join(changes) or "suite"
 
 
 def run(args: argparse.Namespace, lib: str, env_id: str, seed: int, launch: dict) -> None:
@@ -114,6 +132,7 @@ def run(args: argparse.Namespace, lib: str, env_id: str, seed: int, launch: dict
     if lib == "ours":
         width = {"hidden_size": QUICK["width"], "hidden_size_2": QUICK["width"]}
         overrides = {"learning_starts": starts, **small, **(width if args.quick else {})}
+        overrides |= args.overrides
         config = our_config(PRESET, overrides, spec)
         extra = {"preset": PRESET, "overrides": overrides}
         record = run_one(spec, lambda t: run_ours(spec, config, t) | extra, log)
@@ -182,8 +201,14 @@ def key(r: dict[str, Any]) -> tuple:
 
 
 # -- summary ------------------------------------------------------------------------------------
+def label(record: dict[str, Any]) -> str:
+    """The row a record belongs to: its library, and the variant unless it is the suite's own."""
+    changes = [part for part in record["variant"].split(",") if part not in ("suite", "quick")]
+    return " ".join([record["lib"], *changes[:1]]) + "".join(f",{c}" for c in changes[1:])
+
+
 def runs_by_env_and_lib(records: list[dict[str, Any]]) -> dict[tuple[str, str], list[Any]]:
-    """The records as `ddpg report` runs, grouped by (env, lib); a run recorded twice counts
+    """The records as `ddpg report` runs, grouped by (env, label); a run recorded twice counts
     once (the first)."""
     import numpy as np
 
@@ -207,7 +232,7 @@ def runs_by_env_and_lib(records: list[dict[str, Any]]) -> dict[tuple[str, str], 
             steps=r["steps"],
         )
         run.cpu_minutes = r["train_cpu_s"] / 60  # type: ignore[attr-defined]
-        groups.setdefault((f"{r['env']} ({r['steps']:,} steps)", r["lib"]), []).append(run)
+        groups.setdefault((f"{r['env']} ({r['steps']:,} steps)", label(r)), []).append(run)
     return dict(sorted(groups.items()))
 
 
@@ -262,10 +287,12 @@ def plot(records: list[dict[str, Any]], out: Path) -> None:
     envs = sorted({env for env, _ in groups})
     fig, axes = plt.subplots(1, len(envs), figsize=(4.2 * len(envs), 3.6), squeeze=False)
     for ax, env in zip(axes[0], envs, strict=True):
-        for lib, color in (("ours", "tab:blue"), ("sb3", "tab:orange")):
-            curve = learning_curve(groups.get((env, lib), []))
+        colors = iter(("tab:green", "tab:red", "tab:purple", "tab:brown"))  # for variants
+        for lib in sorted(lib for e, lib in groups if e == env):
+            curve = learning_curve(groups[env, lib])
             if curve is None:
                 continue
+            color = {"ours": "tab:blue", "sb3": "tab:orange"}.get(lib) or next(colors)
             steps, center, low, high = curve
             n = len(groups[env, lib])
             ax.plot(steps, center, color=color, label=f"{lib} ({n} seeds)")
