@@ -107,3 +107,36 @@ def test_summarize_needs_records(suite: ModuleType, tmp_path: Path) -> None:
     empty = tmp_path / "empty.jsonl"
     empty.write_text("")
     assert suite.main(["--summarize", str(empty)]) == 1
+
+
+def test_a_set_variant_runs_our_changed_config_in_rows_of_its_own(
+    suite: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    results = tmp_path / "suite.jsonl"
+    common = ["--quick", "--envs", "Pendulum-v1", "--seeds", "0", "--libs", "ours"]
+    common += ["--results", str(results)]
+    relu = ["--set", "activation=relu", "--set", "final_layer_init=none"]
+    assert suite.main([*common, *relu]) == 0
+    assert suite.main([*common, *relu]) == 0  # recorded: nothing runs again
+    assert suite.main(common) == 0  # the suite's own settings are another run
+    variant, plain = read(results)
+    assert variant["variant"] == "quick,activation=relu,final_layer_init=none"
+    config = variant["config"]
+    assert (config["activation"], config["final_layer_init"]) == ("relu", None)
+    assert variant["overrides"]["activation"] == "relu" and variant["preset"] == "mujoco"
+    assert plain["variant"] == "quick" and plain["config"]["activation"] == "leaky_relu"
+    assert variant["final_eval_mean"] != plain["final_eval_mean"]  # other networks, other run
+    rows = [line for line in suite.summarize(read(results)).splitlines() if "Pendulum" in line]
+    assert [row.split(" | ")[1] for row in rows] == [
+        "ours",
+        "ours activation=relu,final_layer_init=none",
+    ]
+    capsys.readouterr()
+    for bad, message in [
+        (["--set", "activaton=relu"], "unknown config key 'activaton' (did you mean 'activation"),
+        (["--set", "activation=relu", "--libs", "ours", "sb3"], "use it with --libs ours"),
+    ]:
+        with pytest.raises(SystemExit) as exit_info:
+            suite.main([*common, *bad])
+        assert exit_info.value.code == 2 and message in capsys.readouterr().err
+    assert len(read(results)) == 2  # refused before running anything
