@@ -17,6 +17,8 @@ comparable pairs finish together; SB3 runs on envs outside SB3_FIRST (the issue'
 
     python benchmarks/suite.py --jobs 2 --steps 100000 --seeds 0 1 2 --libs ours sb3 \\
         --envs HalfCheetah-v5 Hopper-v5 Walker2d-v5 InvertedDoublePendulum-v5 Reacher-v5
+    python benchmarks/suite.py --jobs 2 --libs ours --envs HalfCheetah-v5 --seeds 0 1 \\
+        --set activation=relu --set final_layer_init=none  # a variant of ours, rows of its own
     python benchmarks/suite.py --summarize      # n, median and IQM of final returns so far
     python benchmarks/suite.py --quick --envs Pendulum-v1     # plumbing check, seconds
 
