@@ -261,7 +261,7 @@ def summarize(records: list[dict[str, Any]]) -> str:
         stats[env, lib] = final, len(runs)
         ci = f"[{num(final['ci_low'])}, {num(final['ci_high'])}]" if len(runs) > 1 else "(1 seed)"
         last5 = iqm([float(r.eval_means[-5:].mean()) for r in runs])
-        seeds = " ".join(str(r.seed) for r in runs)
+        seeds = " ".join(str(seed) for seed in sorted(r.seed for r in runs))
         rows.append([env, lib, f"{len(runs)} ({seeds})", f"{num(final['iqm'])} {ci}",
                      num(final["median"]), num(best["iqm"]), num(last5),
                      f"{statistics.median(r.cpu_minutes for r in runs):.0f}"])  # fmt: skip

@@ -97,7 +97,7 @@ def test_runs_record_and_resume(suite: ModuleType, tmp_path: Path) -> None:
     low, high = sorted([-1.0, real])
     iqm = (real - 1.0) / 2  # two scores: nothing cut, the mean
     cells = [suite.num(x) for x in (iqm, low, high)]
-    assert "| Pendulum-v1 (400 steps) | ours | 2 (1 0) | {} [{}, {}]".format(*cells) in row
+    assert "| Pendulum-v1 (400 steps) | ours | 2 (0 1) | {} [{}, {}]".format(*cells) in row
     assert suite.num(-1.0) == "-1.00" and suite.num(-714.4) == "-714"  # Reacher-sized: 2 decimals
     assert suite.main(["--summarize", str(results), "--plot", str(tmp_path / "c.png")]) == 0
     assert (tmp_path / "c.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
