@@ -165,7 +165,9 @@ def _tuner(spec: SweepSpec, sweep_dir: Path, resume: bool) -> Any:
             name=TUNE_DIR,
             storage_path=str(sweep_dir),
             failure_config=tune.FailureConfig(max_failures=spec.max_failures),
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+            # Two, not one: a driver killed after Tune deleted the older checkpoint but before it
+            # saved its state would otherwise resume from a checkpoint that is gone.
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
             callbacks=[_Tracker()],
             verbose=0,
         ),
