@@ -19,7 +19,7 @@ comparable pairs finish together; SB3 runs on envs outside SB3_FIRST (the issue'
         --envs HalfCheetah-v5 Hopper-v5 Walker2d-v5 InvertedDoublePendulum-v5 Reacher-v5
     python benchmarks/suite.py --jobs 2 --libs ours --envs HalfCheetah-v5 --seeds 0 1 \\
         --set activation=relu --set final_layer_init=none  # a variant of ours, rows of its own
-    python benchmarks/suite.py --summarize      # n, median and IQM of final returns so far
+    python benchmarks/suite.py --summarize      # the table so far, and each late evaluation
     python benchmarks/suite.py --quick --envs Pendulum-v1     # plumbing check, seconds
 
 Needs the `bench` extra: pip install -e ".[bench]".
@@ -83,7 +83,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     add("--results", type=Path, help=f"JSON-lines file ({DEFAULT_RESULTS})")
     add("--quick", action="store_true", help=f"tiny runs for tests: {QUICK}")
     add("--summarize", nargs="*", type=Path, metavar="RESULTS", help="print the table per env "
-        "and lib (IQM, CI of final returns; of --results without a file), then exit")  # fmt: skip
+        "and lib (IQM, CI of final returns; of --results without a file) and ours / SB3 at each "
+        "of the last evaluations, then exit")  # fmt: skip
     add("--plot", type=Path, metavar="PNG", help="with --summarize: also the learning curves")
     args = p.parse_args(argv)
     if args.quick:
@@ -247,8 +248,8 @@ def summarize(records: list[dict[str, Any]]) -> str:
     """Per env and library: seeds, the IQM of the final evaluation returns with its 95%
     bootstrap CI (ddpg report's statistics; none from one seed), their median, the IQM of the
     best evaluation and of each run's mean over its last 5 evaluations (less noisy than one
-    final evaluation), and the median training CPU minutes. A `<` marks our CI lying entirely
-    below SB3's, judged only where both libraries have at least 2 seeds."""
+    final evaluation), and the median training CPU minutes. `<` (`>`) marks our CI lying entirely
+    below (above) SB3's, judged only where both libraries have at least 2 seeds."""
     import statistics
 
     from ddpg.report import aggregate
@@ -267,12 +268,47 @@ def summarize(records: list[dict[str, Any]]) -> str:
                      f"{statistics.median(r.cpu_minutes for r in runs):.0f}"])  # fmt: skip
     for row in rows:
         ours, sb3 = stats.get((row[0], "ours")), stats.get((row[0], "sb3"))
-        judged = row[1] == "ours" and ours and sb3 and min(ours[1], sb3[1]) > 1
-        if judged and ours[0]["ci_high"] < sb3[0]["ci_low"]:
-            row[3] += " <"
+        if row[1] == "ours" and ours and sb3 and min(ours[1], sb3[1]) > 1:
+            row[3] += mark(ours[0], sb3[0])
     header = ["env", "lib", "seeds", "IQM final [95% CI]", "median final", "IQM best"]
     header += ["IQM last-5 mean", "training CPU min"]
     return "\n".join(table(header, rows, "lllrrrrr")) + "\n"
+
+
+def mark(ours: dict[str, float], sb3: dict[str, float]) -> str:
+    """ " <" where our CI (ci_low, ci_high) lies entirely below SB3's, " >" entirely above."""
+    if ours["ci_high"] < sb3["ci_low"]:
+        return " <"
+    return " >" if ours["ci_low"] > sb3["ci_high"] else ""
+
+
+def by_step(records: list[dict[str, Any]], last: int = 9) -> str:
+    """The comparison at each of the last `last` evaluation steps, per env where both libraries
+    have 2 seeds or more: each library's IQM over seeds of its evaluation at that step, ours /
+    SB3, with the table's mark (95% bootstrap CIs). The table judges one evaluation, the final;
+    this shows whether the evaluations before it agree. One table per set of steps."""
+    from ddpg.stats import iqm, stratified_bootstrap_ci
+
+    groups = runs_by_env_and_lib(records)
+    tables: dict[tuple[int, ...], list[list[str]]] = {}
+    for env in sorted({env for env, _ in groups}):
+        ours, sb3 = groups.get((env, "ours"), []), groups.get((env, "sb3"), [])
+        if min(len(ours), len(sb3)) < 2:
+            continue
+        steps = sorted(set.intersection(*(set(r.eval_steps.tolist()) for r in ours + sb3)))
+        row = [env]
+        for step in steps[-last:]:
+            stats = []
+            for runs in (ours, sb3):
+                scores = [float(r.eval_means[r.eval_steps == step][0]) for r in runs]
+                low, high = stratified_bootstrap_ci([scores])
+                stats.append({"iqm": float(iqm(scores)), "ci_low": low, "ci_high": high})
+            row.append(f"{num(stats[0]['iqm'])} / {num(stats[1]['iqm'])}{mark(*stats)}")
+        tables.setdefault(tuple(steps[-last:]), []).append(row)
+    return "\n".join(
+        "\n".join(table(["env", *(f"{s / 1000:g}k" for s in steps)], rows, "l")) + "\n"
+        for steps, rows in tables.items()
+    )
 
 
 def plot(records: list[dict[str, Any]], out: Path) -> None:
@@ -324,6 +360,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"suite.py: no suite records in {', '.join(map(str, paths))}", file=sys.stderr)
         return 1
     print(summarize(records), end="")
+    comparison = by_step(records)
+    if comparison:
+        print("\nours / SB3 at each of the last evaluations (IQM over seeds; < > as above):\n")
+        print(comparison, end="")
     if args.plot is not None:
         plot(records, args.plot)
         print(f"wrote {args.plot}")

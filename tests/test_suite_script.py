@@ -140,3 +140,40 @@ def test_a_set_variant_runs_our_changed_config_in_rows_of_its_own(
             suite.main([*common, *bad])
         assert exit_info.value.code == 2 and message in capsys.readouterr().err
     assert len(read(results)) == 2  # refused before running anything
+
+
+def test_marks_judge_the_ci_and_the_by_step_table_shows_each_evaluation(
+    suite: ModuleType,
+) -> None:
+    def record(lib: str, env: str, seed: int, curve: list[float]) -> dict[str, Any]:
+        return {
+            "lib": lib, "env": env, "seed": seed, "steps": 300, "variant": "suite",
+            "curve": [[100 * (i + 1), m] for i, m in enumerate(curve)],
+            "final_eval_mean": curve[-1], "best_eval_mean": max(curve), "train_cpu_s": 60.0,
+        }  # fmt: skip
+
+    ours = [[10.0, 50.0, 1.0], [12.0, 40.0, 2.0], [11.0, 60.0, 3.0]]
+    sb3 = [[30.0, 45.0, 7.0], [31.0, 55.0, 8.0], [32.0, 50.0, 9.0]]
+    records = [record("ours", "Hopper-v5", seed, c) for seed, c in enumerate(ours)]
+    records += [record("sb3", "Hopper-v5", seed, c) for seed, c in enumerate(sb3)]
+    # Swapped libraries on a second env: ours entirely above; a third env with one SB3 seed.
+    records += [record("ours", "Walker2d-v5", seed, c) for seed, c in enumerate(sb3)]
+    records += [record("sb3", "Walker2d-v5", seed, c) for seed, c in enumerate(ours)]
+    records += [record(lib, "Reacher-v5", 0, [1.0, 2.0, 3.0]) for lib in ("ours", "sb3")]
+    records += [record("ours", "Reacher-v5", 1, [1.0, 2.0, 9.0])]
+
+    table = suite.summarize(records)
+    # Three scores: the IQM cuts none (the mean); the 95% CI of three is their range.
+    assert "| Hopper-v5 (300 steps) | ours | 3 (0 1 2) | 2.00 [1.00, 3.00] < |" in table
+    assert "| Walker2d-v5 (300 steps) | ours | 3 (0 1 2) | 8.00 [7.00, 9.00] > |" in table
+    assert "| Reacher-v5 (300 steps) | ours | 2 (0 1) | 6.00 [3.00, 9.00] |" in table
+
+    steps = suite.by_step(records).splitlines()
+    assert steps == [
+        "| env | 0.1k | 0.2k | 0.3k |",
+        "| --- | ---: | ---: | ---: |",
+        "| Hopper-v5 (300 steps) | 11.00 / 31.00 < | 50.00 / 50.00 | 2.00 / 8.00 < |",
+        "| Walker2d-v5 (300 steps) | 31.00 / 11.00 > | 50.00 / 50.00 | 8.00 / 2.00 > |",
+    ]
+    assert suite.by_step(records, last=1).splitlines()[0] == "| env | 0.3k |"
+    assert suite.by_step(records[-3:]) == ""  # no env with two seeds of each library
