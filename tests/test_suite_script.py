@@ -177,3 +177,29 @@ def test_marks_judge_the_ci_and_the_by_step_table_shows_each_evaluation(
     ]
     assert suite.by_step(records, last=1).splitlines()[0] == "| env | 0.3k |"
     assert suite.by_step(records[-3:]) == ""  # no env with two seeds of each library
+
+
+@pytest.mark.parametrize("lib", LIBS)
+def test_the_final_evaluation_equals_a_periodic_one_at_that_step(
+    suite: ModuleType, lib: str
+) -> None:
+    """The table's score, a run's last evaluation (SB3's made when `learn` returns, not at a
+    rollout's start), is exactly the evaluation a longer run makes at that step: when it is
+    taken favours neither library."""
+    import runner
+
+    def evaluations(steps: int) -> list[list[float]]:
+        spec = runner.Spec(lib, "check", "Pendulum-v1", 0, None, 200, 1, steps, None, 1)
+        small = {"learning_starts": 100, "buffer_size": 1000}
+        if lib == "ours":
+            width = {"hidden_size": 16, "hidden_size_2": 16}
+            config = runner.our_config(suite.PRESET, small | width, spec)
+            record = runner.run_one(spec, lambda t: runner.run_ours(spec, config, t), print)
+        else:
+            hp = suite.SB3_SETTINGS | small | {"policy_kwargs": {"net_arch": [16, 16]}}
+            record = runner.run_one(spec, lambda t: runner.run_sb3(spec, hp, t), print)
+        return record["evaluations"]
+
+    short, longer = evaluations(400), evaluations(600)
+    assert [e[0] for e in short] == [200, 400] and [e[0] for e in longer] == [200, 400, 600]
+    assert [e[1] for e in short] == [e[1] for e in longer[:2]]
