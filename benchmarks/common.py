@@ -185,10 +185,11 @@ def append_record(path: Path, record: dict[str, Any]) -> None:
 
 
 def read_records(paths: Iterable[Path], script: str = "benchmarks") -> list[dict[str, Any]]:
-    """Every JSON line of `paths`; a line that is not JSON (a run cut mid-write) is skipped."""
+    """Every JSON line of `paths`; a line that is not JSON (a run cut mid-write, bytes that are
+    not UTF-8) is skipped."""
     records = []
     for path in paths:
-        with open(path) as f:
+        with open(path, encoding="utf-8", errors="replace") as f:
             for n, line in enumerate(f, 1):
                 if line.strip():
                     try:

@@ -359,13 +359,22 @@ def main(argv: list[str] | None = None) -> int:
     if not records:
         print(f"suite.py: no suite records in {', '.join(map(str, paths))}", file=sys.stderr)
         return 1
-    print(summarize(records), end="")
-    comparison = by_step(records)
+    try:
+        text, comparison = summarize(records), by_step(records)
+    except (KeyError, TypeError, ValueError) as exc:  # a JSON line that is not a suite record
+        print(f"suite.py: a record in {', '.join(map(str, paths))} is malformed: {exc!r}",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    print(text, end="")
     if comparison:
         print("\nours / SB3 at each of the last evaluations (IQM over seeds; < > as above):\n")
         print(comparison, end="")
     if args.plot is not None:
-        plot(records, args.plot)
+        try:
+            plot(records, args.plot)
+        except OSError as exc:
+            print(f"suite.py: cannot write {args.plot}: {exc.strerror or exc}", file=sys.stderr)
+            return 2
         print(f"wrote {args.plot}")
     return 0
 

@@ -203,3 +203,23 @@ def test_the_final_evaluation_equals_a_periodic_one_at_that_step(
     short, longer = evaluations(400), evaluations(600)
     assert [e[0] for e in short] == [200, 400] and [e[0] for e in longer] == [200, 400, 600]
     assert [e[1] for e in short] == [e[1] for e in longer[:2]]
+
+
+def test_summarize_refuses_bad_files_in_one_line(
+    suite: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = {"lib": "ours", "env": "Pendulum-v1", "seed": 0, "steps": 400, "variant": "quick"}
+    good |= {"final_eval_mean": -1.0, "best_eval_mean": -1.0, "train_cpu_s": 60.0}
+    good |= {"curve": [[200, -3.0], [400, -1.0]]}
+    malformed = tmp_path / "malformed.jsonl"
+    malformed.write_text(json.dumps(good | {"curve": [["x", -3.0]]}) + "\n")
+    assert suite.main(["--summarize", str(malformed)]) == 2
+    assert "is malformed: ValueError(" in capsys.readouterr().err
+    binary = tmp_path / "binary.jsonl"
+    binary.write_bytes(b"\xff\xfe\n" + json.dumps(good).encode() + b"\n")
+    assert suite.main(["--summarize", str(binary)]) == 0  # the bad line skipped, with a warning
+    assert f"{binary}:1: not JSON, skipped" in capsys.readouterr().err
+    png = tmp_path / "missing" / "c.png"
+    assert suite.main(["--summarize", str(binary), "--plot", str(png)]) == 2
+    assert f"cannot write {png}: No such file or directory" in capsys.readouterr().err
+    assert not png.parent.exists()
