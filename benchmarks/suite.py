@@ -285,9 +285,10 @@ def mark(ours: dict[str, float], sb3: dict[str, float]) -> str:
 def by_step(records: list[dict[str, Any]], last: int = 9) -> str:
     """The comparison at each of the last `last` evaluation steps, per env where both libraries
     have 2 seeds or more: each library's IQM over seeds of its evaluation at that step, ours /
-    SB3, with the table's mark (95% bootstrap CIs). The table judges one evaluation, the final;
-    this shows whether the evaluations before it agree. One table per set of steps."""
-    from ddpg.stats import iqm, stratified_bootstrap_ci
+    SB3, with the table's mark on the 95% bootstrap CIs of the learning curves (ddpg report's
+    learning_curve, as plotted). The table judges one evaluation, the final; this shows whether
+    the evaluations before it agree. One table per set of steps."""
+    from ddpg.report import learning_curve
 
     groups = runs_by_env_and_lib(records)
     tables: dict[tuple[int, ...], list[list[str]]] = {}
@@ -295,16 +296,18 @@ def by_step(records: list[dict[str, Any]], last: int = 9) -> str:
         ours, sb3 = groups.get((env, "ours"), []), groups.get((env, "sb3"), [])
         if min(len(ours), len(sb3)) < 2:
             continue
-        steps = sorted(set.intersection(*(set(r.eval_steps.tolist()) for r in ours + sb3)))
+        curves = [curve for runs in (ours, sb3) if (curve := learning_curve(runs)) is not None]
+        if len(curves) < 2:  # a library without evaluations
+            continue
+        steps = sorted(set(curves[0][0].tolist()) & set(curves[1][0].tolist()))[-last:]
         row = [env]
-        for step in steps[-last:]:
+        for step in steps:
             stats = []
-            for runs in (ours, sb3):
-                scores = [float(r.eval_means[r.eval_steps == step][0]) for r in runs]
-                low, high = stratified_bootstrap_ci([scores])
-                stats.append({"iqm": float(iqm(scores)), "ci_low": low, "ci_high": high})
+            for grid, center, low, high in curves:
+                at = grid == step
+                stats.append({"iqm": center[at][0], "ci_low": low[at][0], "ci_high": high[at][0]})
             row.append(f"{num(stats[0]['iqm'])} / {num(stats[1]['iqm'])}{mark(*stats)}")
-        tables.setdefault(tuple(steps[-last:]), []).append(row)
+        tables.setdefault(tuple(steps), []).append(row)
     return "\n".join(
         "\n".join(table(["env", *(f"{s / 1000:g}k" for s in steps)], rows, "l")) + "\n"
         for steps, rows in tables.items()
