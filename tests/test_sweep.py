@@ -424,7 +424,7 @@ def test_cluster_spreads_trials_retries_a_killed_worker_and_matches_plain_runs(
     assert len(attempts(sweep, NAMES[1])) == 1
     assert_matches_plain_runs(sweep, NAMES, plain_runs)
 
-    # Tune keeps one checkpoint per trial, holding only the newest library checkpoint.
+    # Tune keeps at most two checkpoints per trial; the newest holds only the newest library one.
     for name in NAMES:
         *older, kept = tune_checkpoints(sweep, name)  # Tune keeps the newest two
         assert len(older) <= 1
