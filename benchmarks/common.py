@@ -13,10 +13,10 @@ import shlex
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import gymnasium as gym
 import numpy as np
@@ -182,6 +182,20 @@ def append_record(path: Path, record: dict[str, Any]) -> None:
     with open(path, "a") as f:
         fcntl.flock(f, fcntl.LOCK_EX)  # released when the file closes, after the write
         f.write(line)
+
+
+def exit_with(main: Callable[[], int]) -> NoReturn:
+    """Exit with `main()`'s code; when stdout's reader went away (`suite.py --summarize | head
+    -1`), quietly with 0, as `ddpg` does."""
+    try:
+        code = main()
+        sys.stdout.flush()  # inside the try: a flush at exit would fail outside it
+    except BrokenPipeError:
+        from ddpg.loggers import silence_stdout
+
+        silence_stdout()
+        code = 0
+    raise SystemExit(code)
 
 
 def read_records(paths: Iterable[Path], script: str = "benchmarks") -> list[dict[str, Any]]:

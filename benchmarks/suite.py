@@ -41,7 +41,15 @@ from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
-from common import append_record, command, git_state, invocation, read_records, table
+from common import (
+    append_record,
+    command,
+    exit_with,
+    git_state,
+    invocation,
+    read_records,
+    table,
+)
 from runner import Spec, our_config, run_one, run_ours, run_sb3
 
 from ddpg.config import check_keys, parse_value
@@ -383,4 +391,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    exit_with(main)
