@@ -35,7 +35,11 @@ BAD_TRAIN_ARGS: dict[str, tuple[list[str], tuple[str, ...]]] = {
         ["--env", "CartPole-v1"],
         ("'CartPole-v1' has a Discrete action space", "Box"),
     ),
-    "dict-observations": (["--env", "ddpgtest/DictObs-v0"], ("Dict observation space",)),
+    # A Dict of flat Boxes trains (tests/test_her.py); a Dict with another part does not.
+    "nested-dict-observations": (
+        ["--env", "ddpgtest/NestedDictObs-v0"],
+        ("Dict observation part 'inner'",),
+    ),
     "image-observations": (["--env", "ddpgtest/ImageObs-v0"], ("(16, 16, 3)", "no images")),
     "image-observations-carracing": (["--env", "CarRacing-v3"], ("(96, 96, 3)",)),
     "infinite-action-bounds": (["--env", "ddpgtest/InfBounds-v0"], ("non-finite action bounds",)),

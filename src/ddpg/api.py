@@ -20,6 +20,7 @@ from ddpg.envs import FINAL_EVAL_STREAM, check_env, make_env
 from ddpg.errors import CheckpointError, ConfigError, RunDirError
 from ddpg.evaluation import EvalResult, evaluate
 from ddpg.loggers import Console
+from ddpg.observations import as_flat
 from ddpg.policy import Policy, read_model_meta
 
 if TYPE_CHECKING:
@@ -145,6 +146,8 @@ class DDPG:
         if episodes < 1:
             raise ValueError(f"evaluate() needs episodes >= 1, got {episodes}")
         _check_env_arg(env, "evaluate()")
+        if env is not None:
+            env = as_flat(env, env.spec.id if env.spec else type(env).__name__)
         if env is None and self._trainer is not None:
             env = self._trainer.eval_env
         elif env is None:
@@ -165,7 +168,12 @@ class DDPG:
         trainer = self._trainer_now()
         info = trainer.info
         meta = model_meta(
-            self._config.to_dict(), info.obs_dim, info.action_low, info.action_high, self.num_steps
+            self._config.to_dict(),
+            info.obs_dim,
+            info.action_low,
+            info.action_high,
+            self.num_steps,
+            info.obs_layout.to_meta(),
         )
         path.parent.mkdir(parents=True, exist_ok=True)
         save_model(path, network_tensors(trainer.agent.networks()), meta)
@@ -176,7 +184,7 @@ class DDPG:
         Predicting needs no environment; learning builds the training stack on first use."""
         _check_env_arg(env, "load()")
         tensors, meta = load_model(Path(path))
-        config, obs_dim, low, high = read_model_meta(path, meta)
+        config, layout, low, high = read_model_meta(path, meta)
         for name in ARCHITECTURE_FIELDS:
             if name in overrides and overrides[name] != getattr(config, name):
                 raise ConfigError(
@@ -187,7 +195,7 @@ class DDPG:
         if env is not None:
             info = check_env(env)
             if (
-                info.obs_dim != obs_dim
+                info.obs_layout != layout
                 or not np.array_equal(info.action_low, low)
                 or not np.array_equal(info.action_high, high)
             ):
@@ -195,7 +203,7 @@ class DDPG:
         model = cls.__new__(cls)
         model._config, model._run_dir, model._verbose, model._env = config, None, False, env
         model._trainer, model._loaded, model._own_eval_env = None, tensors, None
-        model._policy = Policy.from_weights(config, obs_dim, low, high, subtree(tensors, "actor"))
+        model._policy = Policy.from_tensors(config, layout, low, high, tensors)
         return model
 
 

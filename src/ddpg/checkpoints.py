@@ -406,10 +406,16 @@ def subtree(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Te
 
 
 def model_meta(
-    config_dict: dict[str, Any], obs_dim: int, low: np.ndarray, high: np.ndarray, step: int
+    config_dict: dict[str, Any],
+    obs_dim: int,
+    low: np.ndarray,
+    high: np.ndarray,
+    step: int,
+    obs_layout: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The metadata of a model file: enough to rebuild the actor without an environment."""
-    return {
+    """The metadata of a model file: enough to rebuild the actor without an environment
+    (`obs_layout`: the keys and sizes of a Dict observation, `ObsLayout.to_meta`)."""
+    return (obs_layout or {}) | {
         "config": config_dict,
         "obs_dim": obs_dim,
         "action_low": np.asarray(low).tolist(),

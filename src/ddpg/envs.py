@@ -11,6 +11,7 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
 from ddpg.errors import EnvError
+from ddpg.observations import ObsLayout, as_flat, layout_of
 
 # Independent streams of reset seeds, so training, periodic evaluation and the final evaluation
 # never see the same start states.
@@ -24,6 +25,12 @@ class EnvInfo:
     obs_dim: int
     action_low: np.ndarray
     action_high: np.ndarray
+    layout: ObsLayout | None = None
+    """How a Dict observation is flattened (None: a flat Box)."""
+
+    @property
+    def obs_layout(self) -> ObsLayout:
+        return self.layout or ObsLayout.flat(self.obs_dim)
 
     @property
     def act_dim(self) -> int:
@@ -38,8 +45,11 @@ def episode_seed(seed: int, stream: int, episode: int) -> int:
 def make_env(
     env_id: str, max_episode_steps: int | None = None, render_mode: str | None = None
 ) -> gym.Env:
-    """`gym.make` with one-line errors for unknown ids and missing dependencies."""
+    """`gym.make` with one-line errors for unknown ids and missing dependencies; a Dict
+    observation space is flattened (`ddpg.observations`)."""
     kwargs = {} if max_episode_steps is None else {"max_episode_steps": max_episode_steps}
+    if ":" not in env_id and env_id not in gym.registry:
+        register_robotics(env_id)
     if ":" not in env_id and env_id not in gym.registry:
         # Refused before gym.make, which prints a DeprecationWarning for old versions first.
         raise EnvError(_unknown_env(env_id))
@@ -55,7 +65,30 @@ def make_env(
     except TypeError as exc:  # e.g. an environment that takes no render_mode
         raise EnvError(f"cannot create environment '{env_id}': {exc}") from None
     check_env(env, env_id)
-    return env
+    return as_flat(env, env_id)
+
+
+# Ids of the gymnasium-robotics tasks (registered when the package is imported).
+ROBOTICS_PREFIXES = ("Fetch", "HandManipulate", "HandReach", "Adroit", "PointMaze", "AntMaze")
+
+
+def register_robotics(env_id: str) -> None:
+    """Register gymnasium-robotics' tasks when an id is unknown and the package is installed;
+    a robotics id without it is refused with the extra to install."""
+    if importlib.util.find_spec("gymnasium_robotics") is None:
+        if env_id.startswith(ROBOTICS_PREFIXES):
+            raise EnvError(
+                f"environment '{env_id}' needs gymnasium-robotics: pip install \"ddpg[robotics]\""
+            )
+        return
+    import contextlib
+    import io
+
+    # Its import prints a notice about the rewards of unrelated (Adroit) tasks to stderr.
+    with contextlib.redirect_stderr(io.StringIO()):
+        import gymnasium_robotics
+
+        gym.register_envs(gymnasium_robotics)
 
 
 def vector_env(
@@ -107,19 +140,42 @@ def check_env(env: gym.Env, name: str | None = None) -> EnvInfo:
         )
     if np.any(act.high <= act.low):
         raise EnvError(f"environment '{name}' has empty action bounds {act.low}..{act.high}")
-    obs = env.observation_space
-    if not isinstance(obs, gym.spaces.Box):
-        raise EnvError(
-            f"environment '{name}' has a {type(obs).__name__} observation space; only flat Box "
-            "observations are supported"
-        )
-    if obs.shape is None or len(obs.shape) != 1:
-        raise EnvError(
-            f"environment '{name}' has observations of shape {obs.shape}; only flat vector "
-            "observations are supported (no images)"
-        )
+    layout = layout_of(env, name)
     return EnvInfo(
-        obs_dim=int(obs.shape[0]),
+        obs_dim=layout.dim,
         action_low=np.asarray(act.low, dtype=np.float32),
         action_high=np.asarray(act.high, dtype=np.float32),
+        layout=layout if layout.is_dict else None,
     )
+
+
+def check_her(env: gym.Env, info: EnvInfo, name: str) -> None:
+    """HER needs a goal-conditioned environment: desired and achieved goals of one size in a
+    Dict observation, and `compute_reward` to score a relabelled goal."""
+    if info.layout is None:
+        raise EnvError(
+            f"--her needs a goal-conditioned environment, but '{name}' has a Box observation "
+            "space (HER needs a Dict with desired_goal and achieved_goal)"
+        )
+    if info.layout.goals is None:
+        raise EnvError(
+            f"--her needs a goal-conditioned environment, but the observations of '{name}' have "
+            f"no desired_goal and achieved_goal of one size (keys: {', '.join(info.layout.keys)})"
+        )
+    if not callable(_wrapper_attr(env, "compute_reward")):
+        raise EnvError(
+            f"--her needs the environment's compute_reward(achieved_goal, desired_goal, info) to "
+            f"score relabelled goals; '{name}' has none"
+        )
+
+
+def _wrapper_attr(env: gym.Env, name: str) -> object:
+    try:
+        return env.get_wrapper_attr(name)
+    except AttributeError:
+        return None
+
+
+def goal_functions(env: gym.Env) -> tuple[object, object]:
+    """The env's `compute_reward` and its `compute_terminated` (None where it has none)."""
+    return _wrapper_attr(env, "compute_reward"), _wrapper_attr(env, "compute_terminated")

@@ -5,6 +5,9 @@ optimiser or training loop is created or imported.
 
     >>> policy = Policy.load("runs/pendulum-s0-.../model_best.safetensors")
     >>> action = policy(obs)          # env units, inside the action bounds; batches work too
+
+A goal-conditioned policy takes the env's dict observation as it comes (or a dict of batched
+parts, or a list of dicts); its parts are concatenated in the order `ObsLayout` defines.
 """
 
 from __future__ import annotations
@@ -19,15 +22,24 @@ from ddpg.checkpoints import load_model, subtree
 from ddpg.config import DEVICE_PATTERN, Config
 from ddpg.errors import CheckpointError, ConfigError
 from ddpg.networks import Actor, EnvUnitsActor
+from ddpg.normalizer import ObsNormalizer
+from ddpg.observations import ObsLayout
 
 
 class Policy:
     """Observations in, deterministic actions in environment units out."""
 
-    def __init__(self, actor: Actor, config: Config) -> None:
-        self.net = EnvUnitsActor(actor)
+    def __init__(
+        self,
+        actor: Actor,
+        config: Config,
+        normalizer: ObsNormalizer | None = None,
+        layout: ObsLayout | None = None,
+    ) -> None:
+        self.net = EnvUnitsActor(actor, normalizer)
         self.config = config
         self.obs_dim = actor.net[0].in_features
+        self.layout = layout or ObsLayout.flat(self.obs_dim)
         self.device = actor.action_scale.device
 
     @classmethod
@@ -35,26 +47,33 @@ class Policy:
         """The best or final policy of a run (`RUN_DIR/model_*.safetensors`) or a model saved by
         `DDPG.save`. CheckpointError if the file is not a valid model file."""
         tensors, meta = load_model(Path(path))
-        config, obs_dim, low, high = read_model_meta(path, meta)
-        return cls.from_weights(config, obs_dim, low, high, subtree(tensors, "actor"), device)
+        config, layout, low, high = read_model_meta(path, meta)
+        return cls.from_tensors(config, layout, low, high, tensors, device)
 
     @classmethod
-    def from_weights(
+    def from_tensors(
         cls,
         config: Config,
-        obs_dim: int,
+        layout: ObsLayout,
         low: np.ndarray,
         high: np.ndarray,
-        weights: dict[str, torch.Tensor],
+        tensors: dict[str, torch.Tensor],
         device: str | torch.device = "cpu",
     ) -> Policy:
-        """A policy with its own copy of an actor's weights (`Actor.state_dict()`)."""
-        actor = Actor.for_config(config, obs_dim, low, high)
+        """A policy with its own copy of the tensors named as in a model file: `actor.*` and,
+        for a run with normalize_obs, `obs_norm.*`."""
+        actor = Actor.for_config(config, layout.dim, low, high)
+        normalizer = ObsNormalizer(layout, config.obs_clip) if config.normalize_obs else None
         try:
-            actor.load_state_dict(weights)
+            actor.load_state_dict(subtree(tensors, "actor"))
+            if normalizer is not None:
+                normalizer.load_state_dict(subtree(tensors, "obs_norm"))
         except (RuntimeError, KeyError) as exc:
-            raise CheckpointError(f"actor weights do not fit the config ({exc})") from None
-        return cls(actor.to(_device(device)).eval(), config)
+            raise CheckpointError(f"policy weights do not fit the config ({exc})") from None
+        target = _device(device)
+        if normalizer is not None:
+            normalizer = normalizer.to(target)
+        return cls(actor.to(target).eval(), config, normalizer, layout)
 
     @property
     def action_low(self) -> np.ndarray:
@@ -65,7 +84,9 @@ class Policy:
         return self.net.actor.action_high.cpu().numpy()
 
     def check(self, obs: Any) -> np.ndarray:
-        """`obs` as float32 of shape (obs_dim,) or (N, obs_dim); ValueError naming what is wrong."""
+        """`obs` as float32 of shape (obs_dim,) or (N, obs_dim); ValueError naming what is wrong.
+        A dict observation (or a list of them) is flattened in the policy's layout first."""
+        obs = self.layout.flatten(obs)
         try:
             raw = np.asarray(obs)
         except ValueError:  # ragged nested sequences
@@ -113,8 +134,8 @@ def _device(device: str | torch.device) -> torch.device:
     return resolve_device(name)
 
 
-def read_model_meta(path: str | Path, meta: dict[str, Any]) -> tuple[Config, int, Any, Any]:
-    """Config, observation size and action bounds from a model file's metadata."""
+def read_model_meta(path: str | Path, meta: dict[str, Any]) -> tuple[Config, ObsLayout, Any, Any]:
+    """Config, observation layout and action bounds from a model file's metadata."""
     try:
         if not isinstance(meta.get("config"), dict):
             raise TypeError("no config mapping")
@@ -126,4 +147,10 @@ def read_model_meta(path: str | Path, meta: dict[str, Any]) -> tuple[Config, int
         raise CheckpointError(f"{path}: metadata holds no valid config ({exc})") from None
     if obs_dim < 1 or low.ndim != 1 or low.shape != high.shape or low.size == 0:
         raise CheckpointError(f"{path}: metadata holds invalid spaces")
-    return config, obs_dim, low, high
+    try:
+        layout = ObsLayout.from_meta(meta, obs_dim)
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(
+            f"{path}: metadata holds an invalid observation layout ({exc})"
+        ) from None
+    return config, layout, low, high
