@@ -18,6 +18,7 @@ from ddpg.envs import EnvInfo
 from ddpg.errors import ConfigError
 from ddpg.networks import Actor, Critic, action_scale_bias, to_env
 from ddpg.noise import make_noise
+from ddpg.normalizer import ObsNormalizer
 
 
 class UpdateMetrics(NamedTuple):
@@ -93,6 +94,12 @@ class DDPGAgent:
         # train mode inside `update`; the targets are always in eval mode.
         for net in (self.actor, self.actor_target, self.critic_target):
             net.eval()
+        # One normaliser in front of every network (None: observations are used as they are).
+        self.obs_norm = (
+            ObsNormalizer(info.obs_layout, config.obs_clip).to(self.device)
+            if config.normalize_obs
+            else None
+        )
         self.actor_optimizer = torch.optim.AdamW(
             self.actor.parameters(), lr=config.actor_lr, **self.optimizer_options()
         )
@@ -117,6 +124,8 @@ class DDPGAgent:
             isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.actor.modules()
         )
         self.best_actor: dict[str, torch.Tensor] | None = None
+        self.best_obs_norm: dict[str, torch.Tensor] | None = None
+        """The normaliser's statistics when the best actor was kept (with normalize_obs)."""
 
     def optimizer_options(self) -> dict[str, Any]:
         """AdamW's options, the one place they are chosen. Fused: one kernel per step for all
@@ -144,7 +153,7 @@ class DDPGAgent:
         must then hold one observation per environment: each has its own noise process)."""
         single = np.ndim(obs) == 1
         obs_t = torch.as_tensor(obs, dtype=torch.float32, device=self.device)
-        action = self.actor(obs_t.reshape(-1, self.info.obs_dim)).cpu().numpy()
+        action = self.actor(self.normalize(obs_t.reshape(-1, self.info.obs_dim))).cpu().numpy()
         if explore:
             action = np.clip(action + self.noise.sample(), -1.0, 1.0)
         return action[0] if single else action
@@ -157,6 +166,23 @@ class DDPGAgent:
         """Normalised actions onto the environment's bounds (as float32)."""
         low, high = self.info.action_low, self.info.action_high
         return to_env(normalised.astype(np.float32), self._scale, self._bias, low, high)
+
+    # -- observations --------------------------------------------------------------------------
+    def observe(self, obs: np.ndarray) -> None:
+        """Collected observations (N, obs_dim) update the normaliser (if there is one)."""
+        if self.obs_norm is not None:
+            self.obs_norm.update(obs)
+
+    def normalize(self, obs: Tensor) -> Tensor:
+        return obs if self.obs_norm is None else self.obs_norm(obs)
+
+    def normalized(self, batch: Batch) -> Batch:
+        """`batch` with its observations as the networks see them."""
+        if self.obs_norm is None:
+            return batch
+        return batch._replace(
+            obs=self.normalize(batch.obs), next_obs=self.normalize(batch.next_obs)
+        )
 
     # -- learning ----------------------------------------------------------------------------
     def critic_loss(self, batch: Batch) -> tuple[Tensor, Tensor]:
@@ -174,6 +200,7 @@ class DDPGAgent:
 
     def update(self, batch: Batch) -> UpdateMetrics:
         """One DDPG update: critic step, actor step through a frozen critic, Polyak averaging."""
+        batch = self.normalized(batch)  # the observations as the networks see them
         # 1. Critic step.
         critic_loss, q = self.critic_loss(batch)
         _step(self.critic_optimizer, critic_loss)
@@ -204,18 +231,34 @@ class DDPGAgent:
         """Keep a copy of the current actor (the original kept a live reference, which silently
         followed every later update)."""
         self.best_actor = {k: v.detach().clone() for k, v in self.actor.state_dict().items()}
+        if self.obs_norm is not None:
+            self.best_obs_norm = {k: v.clone() for k, v in self.obs_norm.state_dict().items()}
 
     def best_or_current_actor(self) -> dict[str, torch.Tensor]:
         return self.best_actor if self.best_actor is not None else self.actor.state_dict()
 
+    def best_policy(self) -> dict[str, torch.Tensor]:
+        """What the best policy is made of, as a model file names it: `actor.*` and, with
+        normalize_obs, the normaliser's statistics of that moment (`obs_norm.*`)."""
+        tensors = {f"actor.{k}": v for k, v in self.best_or_current_actor().items()}
+        if self.obs_norm is not None:
+            norm = self.best_obs_norm if self.best_actor is not None else None
+            norm = norm or self.obs_norm.state_dict()
+            tensors |= {f"obs_norm.{k}": v for k, v in norm.items()}
+        return tensors
+
     # -- persistence -------------------------------------------------------------------------
     def networks(self) -> dict[str, nn.Module]:
-        return {
+        """Every module whose tensors model files and checkpoints hold (the normaliser too)."""
+        networks: dict[str, nn.Module] = {
             "actor": self.actor,
             "critic": self.critic,
             "actor_target": self.actor_target,
             "critic_target": self.critic_target,
         }
+        if self.obs_norm is not None:
+            networks["obs_norm"] = self.obs_norm
+        return networks
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"actor_optimizer": self.actor_optimizer, "critic_optimizer": self.critic_optimizer}

@@ -150,12 +150,14 @@ class Critic(nn.Module):
 
 
 class EnvUnitsActor(nn.Module):
-    """The deployed policy: observations in, actions in environment units out (bounds included).
-    This is what `ddpg.Policy` runs and what `ddpg export` writes."""
+    """The deployed policy: observations in, actions in environment units out (bounds included),
+    the observation normaliser first where the run had one. This is what `ddpg.Policy` runs and
+    what `ddpg export` writes."""
 
-    def __init__(self, actor: Actor) -> None:
+    def __init__(self, actor: Actor, normalizer: nn.Module | None = None) -> None:
         super().__init__()
+        self.normalizer = normalizer if normalizer is not None else nn.Identity()
         self.actor = actor
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.actor.to_env(self.actor(obs))
+        return self.actor.to_env(self.actor(self.normalizer(obs)))

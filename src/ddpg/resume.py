@@ -51,6 +51,8 @@ def write_checkpoint(trainer: Trainer) -> Path:
         tensors.update(flat)
     if agent.best_actor is not None:
         tensors.update({f"best_actor.{k}": v for k, v in agent.best_actor.items()})
+    if agent.best_obs_norm is not None:
+        tensors.update({f"best_obs_norm.{k}": v for k, v in agent.best_obs_norm.items()})
     values, arrays = trainer.state.to_files()
     arrays.update({f"replay_{k}": v for k, v in trainer.buffer.state_dict().items()})
     arrays["torch_rng"] = torch.get_rng_state().numpy()
@@ -120,6 +122,7 @@ def _restore(
         flat = optimizer_from_files(name, optimizer, tensors, values["optimizers"][name])
         agent.load_optimizer_state(name, flat)
     agent.best_actor = subtree(tensors, "best_actor") or None
+    agent.best_obs_norm = subtree(tensors, "best_obs_norm") or None
     agent.noise.load_state_dict(values["noise"])
     trainer.buffer.load_state_dict(
         {k[len("replay_") :]: v for k, v in arrays.items() if k.startswith("replay_")}

@@ -22,7 +22,7 @@ from ddpg.checkpoints import (
     write_config,
 )
 from ddpg.config import RESUMABLE_FIELDS, Config
-from ddpg.envs import FINAL_EVAL_STREAM, check_env, make_env
+from ddpg.envs import FINAL_EVAL_STREAM, check_env, check_her, make_env
 from ddpg.errors import CheckpointError, RunDirError
 from ddpg.evaluation import evaluate
 from ddpg.lock import LOCK_NAME, RunLock
@@ -41,6 +41,8 @@ def start_run(
     return a Trainer writing into it. A start that fails leaves no run directory behind."""
     env = make_env(config.env_id, config.max_episode_steps)
     info = check_env(env)
+    if config.her:
+        check_her(env, info, config.env_id)
     env.close()
     check_memory(config, info.obs_dim, info.act_dim, resolve_device(config.device))
     if overwrite and run_dir.exists():
@@ -157,7 +159,7 @@ def save_models(trainer: Trainer) -> tuple[Path, Path]:
     )
     tensors = network_tensors(agent.networks())
     save_model(final, tensors, meta)
-    tensors |= {f"actor.{k}": v for k, v in agent.best_or_current_actor().items()}
+    tensors |= agent.best_policy()
     score = state.best_score if math.isfinite(state.best_score) else None
     save_model(best, tensors, meta | {"best_step": state.best_step, "best_score": score})
     return final, best
@@ -166,12 +168,12 @@ def save_models(trainer: Trainer) -> tuple[Path, Path]:
 def final_evaluation(trainer: Trainer) -> dict[str, Any]:
     """Evaluate the best and the final policy on fresh start states; write evaluation.json."""
     c, s, info = trainer.config, trainer.state, trainer.info
-    best = Policy.from_weights(
+    best = Policy.from_tensors(
         c,
-        info.obs_dim,
+        info.obs_layout,
         info.action_low,
         info.action_high,
-        trainer.agent.best_or_current_actor(),
+        trainer.agent.best_policy(),
         trainer.agent.device,
     )
     results = {
@@ -201,4 +203,5 @@ def _meta(trainer: Trainer) -> dict[str, Any]:
         info.action_low,
         info.action_high,
         trainer.state.step,
+        info.obs_layout.to_meta(),
     )
