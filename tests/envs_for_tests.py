@@ -93,6 +93,85 @@ class DictObsEnv(FlakyEnv):
         return {"position": obs}, reward, terminated, truncated, info
 
 
+class BadDictObsEnv(DictObsEnv):
+    """A Dict observation with a part DDPG cannot take (a nested Dict or a Discrete)."""
+
+    def __init__(self, part: str = "dict", render_mode: str | None = None) -> None:
+        super().__init__(render_mode=render_mode)
+        inner = (
+            gym.spaces.Dict({"x": gym.spaces.Box(-1.0, 1.0, (2,), np.float32)})
+            if part == "dict"
+            else gym.spaces.Discrete(3)
+        )
+        self.observation_space = gym.spaces.Dict(
+            {"position": gym.spaces.Box(-10.0, 10.0, (3,), np.float32), "inner": inner}
+        )
+
+
+class PointGoalEnv(gym.Env):
+    """A goal-conditioned task: a point in [-1, 1]^3 must reach a random goal within
+    `threshold`. Sparse reward (-1 until there, 0 there), `info["is_success"]`, and a
+    vectorised `compute_reward`, as gymnasium-robotics' tasks have. With
+    `terminate_on_success` the episode ends at the goal, and `compute_terminated` says so."""
+
+    metadata = {"render_modes": []}
+    threshold = 0.1
+    speed = 0.2
+
+    def __init__(
+        self,
+        terminate_on_success: bool = False,
+        dims: int = 3,
+        render_mode: str | None = None,
+    ) -> None:
+        box = gym.spaces.Box(-1.0, 1.0, (dims,), np.float64)
+        self.observation_space = gym.spaces.Dict(
+            {"achieved_goal": box, "desired_goal": box, "observation": box}
+        )
+        self.action_space = gym.spaces.Box(-1.0, 1.0, (dims,), np.float32)
+        self.terminate_on_success = terminate_on_success
+        self.render_mode = render_mode
+        self.dims = dims
+        self.position = np.zeros(dims)
+        self.goal = np.zeros(dims)
+        if terminate_on_success:
+            self.compute_terminated = self._reached
+
+    def _obs(self) -> dict[str, np.ndarray]:
+        return {
+            "observation": self.position.copy(),
+            "achieved_goal": self.position.copy(),
+            "desired_goal": self.goal.copy(),
+        }
+
+    def _reached(self, achieved_goal: Any, desired_goal: Any, info: Any) -> np.ndarray:
+        distance = np.linalg.norm(np.asarray(achieved_goal) - desired_goal, axis=-1)
+        return distance <= self.threshold
+
+    def compute_reward(self, achieved_goal: Any, desired_goal: Any, info: Any) -> np.ndarray:
+        return self._reached(achieved_goal, desired_goal, info).astype(np.float32) - 1.0
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        self.position = self.np_random.uniform(-1.0, 1.0, self.dims)
+        self.goal = self.np_random.uniform(-1.0, 1.0, self.dims)
+        return self._obs(), {"is_success": float(self._reached(self.position, self.goal, None))}
+
+    def step(self, action):
+        move = np.clip(np.asarray(action, dtype=np.float64), -1.0, 1.0) * self.speed
+        self.position = np.clip(self.position + move, -1.0, 1.0)
+        success = bool(self._reached(self.position, self.goal, None))
+        reward = float(success) - 1.0
+        terminated = success and self.terminate_on_success
+        return self._obs(), reward, terminated, False, {"is_success": float(success)}
+
+
+class GoalNoRewardEnv(PointGoalEnv):
+    """Goals in its observations, but no compute_reward to score a relabelled one."""
+
+    compute_reward = None  # type: ignore[assignment]
+
+
 class ImageObsEnv(FlakyEnv):
     """Continuous actions but 16x16 RGB image observations."""
 
@@ -129,6 +208,11 @@ ENVS: dict[str, tuple[str, dict[str, Any]]] = {
     "ddpgtest/Float32OverflowReward-v0": ("FlakyEnv", {"reward_scale": 1e40}),
     "ddpgtest/Float32OverflowObs-v0": ("FlakyEnv", {"obs_scale": 1e40}),
     "ddpgtest/DictObs-v0": ("DictObsEnv", {}),
+    "ddpgtest/NestedDictObs-v0": ("BadDictObsEnv", {"part": "dict"}),
+    "ddpgtest/DiscreteDictObs-v0": ("BadDictObsEnv", {"part": "discrete"}),
+    "ddpgtest/PointGoal-v0": ("PointGoalEnv", {}),
+    "ddpgtest/GoalNoReward-v0": ("GoalNoRewardEnv", {}),
+    "ddpgtest/PointGoalTerminating-v0": ("PointGoalEnv", {"terminate_on_success": True}),
     "ddpgtest/ImageObs-v0": ("ImageObsEnv", {}),
     "ddpgtest/InfBounds-v0": ("InfBoundsEnv", {}),
 }

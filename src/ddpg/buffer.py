@@ -61,6 +61,13 @@ class ReplayBuffer:
         return self.size
 
     @property
+    def host(self) -> dict[str, np.ndarray]:
+        """NumPy views of the storage (a buffer on the CPU only)."""
+        if self._host is None:
+            raise ValueError("the storage of a replay buffer on a GPU has no host view")
+        return self._host
+
+    @property
     def nbytes(self) -> int:
         return sum(t.numel() * t.element_size() for t in self.storage.values())
 
@@ -95,6 +102,9 @@ class ReplayBuffer:
                 target[idx] = tensor.reshape(target[idx].shape)
         self.pos = (self.pos + n) % self.capacity
         self.size = min(self.size + n, self.capacity)
+
+    def end_episode(self, env: int) -> None:
+        """Uniform replay needs no episode boundaries (HER's buffer does)."""
 
     def sample(self, batch_size: int) -> Batch:
         """Uniformly sample `batch_size` stored transitions (with replacement)."""

@@ -25,6 +25,7 @@ from ddpg.errors import ConfigError
 NOISE_KINDS = ("gaussian", "ou")
 ACTIVATIONS = ("leaky_relu", "relu")
 UPDATE_MODES = ("eager", "cudagraph")
+HER_STRATEGIES = ("future", "final", "episode")
 # Fields that may change when a run is resumed: budgets and output only.
 RESUMABLE_FIELDS = ("total_steps", "episodes", "log_every", "render_from")
 SEED_LIMIT = 2**63  # seeds are exact integers in [0, 2^63)
@@ -153,6 +154,28 @@ class Config:
     update_mode: str = "eager"
     """'eager' (plain PyTorch, any device) or 'cudagraph' (the whole update captured once as a
     CUDA graph and replayed; CUDA devices only)."""
+
+    # -- observations and goals ---------------------------------------------------------------
+    normalize_obs: bool = False
+    """Normalise observations (goals included) by a running mean and std per dimension,
+    updated from every collected observation and saved with the model (the exported graph
+    applies it too)."""
+
+    obs_clip: float = 5.0
+    """Normalised observations are clipped to [-obs_clip, obs_clip] (only with normalize_obs;
+    5 as in the HER paper's code)."""
+
+    her: bool = False
+    """Hindsight Experience Replay: relabel sampled transitions with goals the episode achieved
+    (goal-conditioned environments: a Dict observation with desired_goal and achieved_goal, and
+    compute_reward)."""
+
+    her_strategy: str = "future"
+    """Where a relabelled goal comes from: 'future' (a transition at or after it in the same
+    episode), 'final' (the episode's last) or 'episode' (any of the episode's)."""
+
+    her_k: int = 4
+    """Relabelled goals per original one: a share k/(k+1) of each batch is relabelled."""
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Config:
         check_keys(kwargs)  # before the dataclass __init__ refuses them without a suggestion
@@ -357,6 +380,16 @@ def _validate(c: Config) -> None:
         fail(f"update_mode must be one of {', '.join(UPDATE_MODES)}, got '{c.update_mode}'")
     if c.update_mode == "cudagraph" and c.device == "cpu":
         fail("update_mode 'cudagraph' needs a CUDA device (device 'cuda', 'cuda:N' or 'auto')")
+    if not c.obs_clip > 0:
+        fail(f"obs_clip must be > 0, got {c.obs_clip}")
+    if c.her_strategy not in HER_STRATEGIES:
+        fail(f"her_strategy must be one of {', '.join(HER_STRATEGIES)}, got '{c.her_strategy}'")
+    if c.her_k < 1:
+        fail(f"her_k must be >= 1, got {c.her_k}")
+    if c.her and c.update_mode != "eager":
+        fail("her needs update_mode 'eager' (relabelling calls the env's compute_reward)")
+    if c.her and c.buffer_size < c.num_envs:
+        fail(f"buffer_size ({c.buffer_size}) must hold one step of all {c.num_envs} envs")
     if c.torch_threads > MAX_TORCH_THREADS:
         fail(f"torch_threads must be at most {MAX_TORCH_THREADS}, got {c.torch_threads}")
     if c.log_every < 1:
@@ -388,4 +421,8 @@ def config_warnings(c: Config) -> list[str]:
             f"eval_every ({c.eval_every}) > total_steps ({c.total_steps}): "
             "no periodic evaluation will run"
         )
+    if not c.her and (c.her_strategy != "future" or c.her_k != 4):
+        warnings.append("her_strategy and her_k have no effect without her")
+    if not c.normalize_obs and c.obs_clip != 5.0:
+        warnings.append("obs_clip has no effect without normalize_obs")
     return warnings

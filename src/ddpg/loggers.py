@@ -27,7 +27,15 @@ EPISODE_COLUMNS = [
     "q_mean",
     "wall_time_s",
 ]
-EVAL_COLUMNS = ["step", "episode", "mean_return", "std_return", "mean_length", "wall_time_s"]
+EVAL_COLUMNS = [
+    "step",
+    "episode",
+    "mean_return",
+    "std_return",
+    "mean_length",
+    "wall_time_s",
+    "success_rate",  # empty where the env reports no info["is_success"]
+]
 
 
 class RunLogger:
@@ -74,13 +82,16 @@ class RunLogger:
         """A periodic evaluation ended (`row` has EVAL_COLUMNS)."""
         if self.evaluations is not None:
             self.evaluations.write(row)
-        self._scalars(
-            row["step"],
-            {"eval/mean_return": row["mean_return"], "eval/std_return": row["std_return"]},
-        )
+        values = {"eval/mean_return": row["mean_return"], "eval/std_return": row["std_return"]}
+        success = row.get("success_rate")
+        if success is not None:
+            values["eval/success_rate"] = success
+        self._scalars(row["step"], values)
         self.console.print(
             f"eval at step {row['step']:8d} | mean {row['mean_return']:9.1f} +- "
-            f"{row['std_return']:7.1f} over {episodes} episodes{' | new best' if improved else ''}"
+            f"{row['std_return']:7.1f} over {episodes} episodes"
+            f"{'' if success is None else f' | success {success:.2f}'}"
+            f"{' | new best' if improved else ''}"
         )
 
     def line(self, message: str) -> None:
@@ -132,16 +143,19 @@ class CsvLogger:
 
     def __init__(self, path: Path, columns: list[str]) -> None:
         self.path = Path(path)
-        self.columns = columns
         new = not self.path.exists() or self.path.stat().st_size == 0
+        # A file written by an earlier version keeps its header (a column added since, such
+        # as success_rate, is left out of its rows), so the resumed run's rows still fit.
+        self.columns = columns if new else _header(self.path, columns)
+        self._dropped = set(columns) - set(self.columns)
         self._file: TextIO = open(self.path, "a", newline="")  # noqa: SIM115 (kept open)
-        self._writer = csv.DictWriter(self._file, fieldnames=columns, extrasaction="raise")
+        self._writer = csv.DictWriter(self._file, fieldnames=self.columns, extrasaction="raise")
         if new:
             self._writer.writeheader()
             self._file.flush()
 
     def write(self, row: dict[str, Any]) -> None:
-        self._writer.writerow({k: _fmt(v) for k, v in row.items()})
+        self._writer.writerow({k: _fmt(v) for k, v in row.items() if k not in self._dropped})
         self._file.flush()
 
     def position(self) -> int:
@@ -160,11 +174,19 @@ class CsvLogger:
             self._file.close()
 
 
-def read_curve(path: Path, column: str) -> tuple[np.ndarray, np.ndarray]:
+def _header(path: Path, columns: list[str]) -> list[str]:
+    """The header of an existing CSV file, if it is `columns` or a prefix of them."""
+    with open(path, newline="") as f:
+        first = next(csv.reader(f), [])
+    return first if first and first == columns[: len(first)] else columns
+
+
+def read_curve(path: Path, column: str, missing_ok: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Steps and `column` of a CsvLogger file (metrics.csv or evaluations.csv), sorted by step,
     rows where `column` is blank left out; empty if the file does not exist. A last line without
     its newline is a row still being written and is left out. RunDirError names the file and
-    line of anything this library would not have written; OSError (a permission) goes through."""
+    line of anything this library would not have written; OSError (a permission) goes through.
+    `missing_ok`: a file without `column` (written before it existed) gives an empty curve."""
     if not path.exists():
         return np.empty(0, dtype=np.int64), np.empty(0)
     try:
@@ -181,6 +203,8 @@ def read_curve(path: Path, column: str) -> tuple[np.ndarray, np.ndarray]:
     if not rows:
         return np.empty(0, dtype=np.int64), np.empty(0)
     header = rows[0]
+    if missing_ok and "step" in header and column not in header:
+        return np.empty(0, dtype=np.int64), np.empty(0)
     if "step" not in header or column not in header:
         raise RunDirError(f"{path} has no step and {column} columns (a damaged or foreign file)")
     i_step, i_value = header.index("step"), header.index(column)

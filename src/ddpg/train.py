@@ -21,12 +21,22 @@ import torch
 from ddpg.agent import DDPGAgent, UpdateMetrics, resolve_device
 from ddpg.buffer import ReplayBuffer
 from ddpg.config import Config
-from ddpg.envs import PERIODIC_EVAL_STREAM, check_env, make_env, vector_env
+from ddpg.envs import (
+    PERIODIC_EVAL_STREAM,
+    EnvInfo,
+    check_env,
+    check_her,
+    goal_functions,
+    make_env,
+    vector_env,
+)
 from ddpg.errors import ConfigError, EnvError
 from ddpg.evaluation import EvalResult, evaluate
 from ddpg.guards import action_error, check_losses, check_reset, check_transition
+from ddpg.her import HerReplayBuffer
 from ddpg.lock import RunLock
 from ddpg.loggers import Console, RunLogger
+from ddpg.observations import as_flat
 from ddpg.policy import Policy
 from ddpg.resources import check_memory
 from ddpg.resume import restore_checkpoint, write_checkpoint
@@ -67,17 +77,19 @@ class Trainer:
             raise ConfigError("num_envs > 1 needs an environment id, not an environment object")
         first = env if env is not None else make_env(c.env_id, c.max_episode_steps)
         self.info = check_env(first)
+        first = as_flat(first, c.env_id)  # a Dict observation, concatenated (ddpg.observations)
+        if c.her:
+            check_her(first, self.info, c.env_id)
         check_memory(c, self.info.obs_dim, self.info.act_dim, resolve_device(c.device))
         self.env = vector_env(first, c.num_envs, c.env_id, c.max_episode_steps)
         self.agent = DDPGAgent(self.info, c)
-        self.buffer = ReplayBuffer(
-            c.buffer_size, self.info.obs_dim, self.info.act_dim, c.seed + 2, self.agent.device
-        )
+        self.buffer = _replay_buffer(c, self.info, first, self.agent.device)
         self.graphed = (
             _graphed_update(self.agent, self.buffer) if c.update_mode != "eager" else None
         )
         self.rng = np.random.Generator(np.random.PCG64(c.seed + 3))  # warm-up actions
-        self.policy = Policy(self.agent.actor, c)  # the live actor, deterministic, env units
+        # The live actor (and normaliser), deterministic, in env units.
+        self.policy = Policy(self.agent.actor, c, self.agent.obs_norm, self.info.obs_layout)
         self.state = TrainState.new(c.num_envs, self.info.obs_dim)
         self.lock = RunLock.create(self.run_dir) if self.run_dir is not None else None
         self.log = RunLogger(self.run_dir, c, console or Console(quiet=True))
@@ -112,8 +124,10 @@ class Trainer:
         next_obs, reward, terminated, truncated, _ = self.env.step(action)
         next_obs = np.array(next_obs, dtype=np.float32)  # a copy, as stored: overflow is inf
         check_transition(next_obs, reward, s.step + 1)
-        # 3. Store the transitions, with `terminated`: a time-limit cut still bootstraps.
+        # 3. Store the transitions, with `terminated`: a time-limit cut still bootstraps. The
+        #    observation normaliser (with normalize_obs) learns from what was collected.
         self.buffer.add(s.obs, normalised, reward, next_obs, terminated)
+        self.agent.observe(next_obs)
         s.record_step(action, reward, next_obs)
         # 4. Update as many times as the update-to-data ratio has earned.
         if s.step >= c.learning_starts and len(self.buffer) >= c.batch_size:
@@ -178,6 +192,7 @@ class Trainer:
 
     def _end_episode(self, i: int) -> None:
         s = self.state
+        self.buffer.end_episode(i)  # HER relabels within finished episodes
         episode_return, length = s.end_episode(i)
         sums, s.loss_sums = check_losses(s.loss_sums, s.episode, s.step), {}
         n = max(sums.get("updates", 0.0), 1.0)
@@ -196,6 +211,7 @@ class Trainer:
         improved = self._consider_best(result.mean)
         row = {"step": s.step, "episode": s.episode, "mean_return": result.mean}
         row |= {"std_return": result.std, "mean_length": float(np.mean(result.lengths))}
+        row |= {"success_rate": result.success_rate}
         self.log.evaluation(row | {"wall_time_s": self.elapsed()}, len(result.returns), improved)
         if c.target_return is not None and result.mean >= c.target_return:
             s.target_reached = True
@@ -247,6 +263,30 @@ class Trainer:
         self.log.close()
         if self.lock is not None:
             self.lock.release()
+
+
+def _replay_buffer(
+    config: Config, info: EnvInfo, env: gym.Env, device: torch.device
+) -> ReplayBuffer | HerReplayBuffer:
+    """Uniform replay, or HER's episode replay with `env`'s reward function (config.her)."""
+    c = config
+    if not c.her:
+        return ReplayBuffer(c.buffer_size, info.obs_dim, info.act_dim, c.seed + 2, device)
+    assert info.layout is not None and info.layout.goals is not None  # check_her
+    compute_reward, compute_terminated = goal_functions(env)
+    return HerReplayBuffer(
+        c.buffer_size,
+        info.obs_dim,
+        info.act_dim,
+        c.num_envs,
+        info.layout.goals,
+        compute_reward,  # type: ignore[arg-type]
+        compute_terminated,  # type: ignore[arg-type]
+        c.her_strategy,
+        c.her_k,
+        c.seed + 2,
+        device,
+    )
 
 
 def _graphed_update(agent: DDPGAgent, buffer: ReplayBuffer) -> GraphedUpdate:
