@@ -22,7 +22,7 @@ import torch
 from common import Clock, git_state, load_average, machine, now, versions
 
 from ddpg.config import Config
-from ddpg.envs import episode_seed
+from ddpg.envs import episode_seed, register_robotics
 from ddpg.evaluation import evaluate
 from ddpg.presets import preset_config
 
@@ -52,9 +52,11 @@ class Tracker:
         self.spec, self.log = spec, log
         self.train, self.eval = Clock(), Clock()
         self.act: Callable[[np.ndarray], np.ndarray] | None = None
-        self.eval_env = gym.make(spec.env_id)
+        register_robotics(spec.env_id)  # Fetch tasks: gymnasium-robotics registers them
+        self.eval_env = gym.make(spec.env_id)  # a Dict-observation env stays one: both take it
         self.next_eval = spec.eval_every
         self.evaluations: list[list[float]] = []  # [step, mean return, training wall s so far]
+        self.success_rates: list[float | None] = []  # of each evaluation (None: not reported)
         self.solved_at: dict[str, float] | None = None
         self.stop_reason: str | None = None
         self.last_step = 0
@@ -71,13 +73,16 @@ class Tracker:
         self.train.stop()
         wall, cpu = self.train.read()
         self.eval.start()
-        mean = evaluate(self.act, self.eval_env, s.eval_episodes, s.seed, EVAL_STREAM).mean
+        result = evaluate(self.act, self.eval_env, s.eval_episodes, s.seed, EVAL_STREAM)
+        mean, success = result.mean, result.success_rate
         self.eval.stop()
         self.last_step = step
         self.evaluations.append([step, mean, wall])
+        self.success_rates.append(success)
         self.log(
             f"{s.lib}/{s.variant} {s.env_id} seed {s.seed}: step {step:7d} | eval mean "
-            f"{mean:8.1f} | training {wall:7.1f} s wall, {cpu:7.1f} s CPU"
+            f"{mean:8.1f}{'' if success is None else f' | success {success:.2f}'} | training "
+            f"{wall:7.1f} s wall, {cpu:7.1f} s CPU"
         )
         if s.threshold is not None and mean >= s.threshold and self.solved_at is None:
             self.solved_at = {"steps": step, "wall_s": wall, "cpu_s": cpu}
@@ -126,10 +131,13 @@ def run_ours(spec: Spec, config: Config, tracker: Tracker) -> dict[str, Any]:
 def run_sb3(spec: Spec, hp: dict[str, Any], tracker: Tracker) -> dict[str, Any]:
     """SB3's DDPG with hyperparameters `hp` in the RL Zoo's format (policy, learning_rate,
     buffer_size, learning_starts, batch_size, tau, gamma, train_freq, gradient_steps,
-    noise_type, noise_std, policy_kwargs)."""
-    from stable_baselines3 import DDPG
+    noise_type, noise_std, policy_kwargs; for goal-conditioned tasks also n_sampled_goal and
+    goal_selection_strategy, which select SB3's HerReplayBuffer, and normalize, which wraps
+    the env in SB3's VecNormalize for observations only, clip_obs as given)."""
+    from stable_baselines3 import DDPG, HerReplayBuffer
     from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.noise import NormalActionNoise, OrnsteinUhlenbeckActionNoise
+    from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
     class EvalCallback(BaseCallback):
         """Evaluates at the start of a rollout, i.e. after the updates of the steps so far (as
@@ -150,8 +158,18 @@ def run_sb3(spec: Spec, hp: dict[str, Any], tracker: Tracker) -> dict[str, Any]:
                 self.stop = tracker.evaluate(self.num_timesteps)
 
     tracker.train.start()
-    env = gym.make(spec.env_id)
+    env: Any = gym.make(spec.env_id)
     ones = np.ones(env.action_space.shape[0])
+    her: dict[str, Any] = {}
+    if "n_sampled_goal" in hp:
+        her = {"replay_buffer_class": HerReplayBuffer, "replay_buffer_kwargs": {
+            "n_sampled_goal": hp["n_sampled_goal"],
+            "goal_selection_strategy": hp["goal_selection_strategy"]}}  # fmt: skip
+    normalizer = None
+    if hp.get("normalize"):
+        env = normalizer = VecNormalize(
+            DummyVecEnv([lambda: env]), norm_obs=True, norm_reward=False, **hp["normalize"]
+        )
     noise_cls = {"normal": NormalActionNoise, "ornstein-uhlenbeck": OrnsteinUhlenbeckActionNoise}
     # As the zoo builds it: sigma = noise_std in SB3's [-1, 1] action scale.
     noise = noise_cls[hp["noise_type"]](mean=0 * ones, sigma=hp["noise_std"] * ones)
@@ -161,8 +179,12 @@ def run_sb3(spec: Spec, hp: dict[str, Any], tracker: Tracker) -> dict[str, Any]:
         hp["policy"], env, **{k: hp[k] for k in names}, train_freq=freq,
         gradient_steps=hp["gradient_steps"], action_noise=noise, seed=spec.seed, device="cpu",
         policy_kwargs=copy.deepcopy(hp["policy_kwargs"]), verbose=0,  # SB3 adds keys to it
+        **her,
     )  # fmt: skip
-    tracker.act = lambda o: model.predict(o, deterministic=True)[0]
+    if normalizer is None:
+        tracker.act = lambda o: model.predict(o, deterministic=True)[0]
+    else:  # the evaluation env's raw observations, through the running statistics
+        tracker.act = lambda o: model.predict(normalizer.normalize_obs(o), deterministic=True)[0]
     tracker.setup_wall_s = tracker.train.read()[0]
     try:
         model.learn(total_timesteps=spec.max_steps, callback=EvalCallback())
@@ -193,6 +215,7 @@ def run_one(
     train_wall, train_cpu = tracker.train.read()
     steps = extra.pop("total_steps_run")
     means = [e[1] for e in tracker.evaluations]
+    successes = [rate for rate in tracker.success_rates if rate is not None]
     return {
         "format": RECORD_FORMAT,
         **{k: getattr(spec, k) for k in ("lib", "variant", "seed", "threshold")},
@@ -212,6 +235,10 @@ def run_one(
         "steps_per_s": steps / train_wall if train_wall > 0 else None,
         "best_eval_mean": max(means) if means else None,
         "final_eval_mean": means[-1] if means else None,
+        # Goal-conditioned tasks: the share of evaluation episodes that reached the goal.
+        "best_success_rate": max(successes) if successes else None,
+        "final_success_rate": successes[-1] if successes else None,
+        "success_rates": tracker.success_rates if successes else None,
         "evaluations": tracker.evaluations,
         "budget": {"max_steps": spec.max_steps, "max_seconds": spec.max_seconds},
         "eval_protocol": {

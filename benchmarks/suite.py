@@ -53,6 +53,7 @@ from common import (
 from runner import Spec, our_config, run_one, run_ours, run_sb3
 
 from ddpg.config import check_keys, parse_value
+from ddpg.envs import register_robotics
 from ddpg.errors import ConfigError
 from ddpg.report import format_value
 
@@ -66,12 +67,36 @@ SB3_SETTINGS: dict[str, Any] = {  # the mujoco preset's values, in the RL Zoo's 
     "buffer_size": 1_000_000, "batch_size": 100, "gamma": 0.99, "tau": 0.005, "train_freq": 1,
     "gradient_steps": 1, "noise_type": "normal", "noise_std": 0.1,
 }  # fmt: skip
+# Goal-conditioned tasks (the `robotics` extra): our preset of each, and SB3's DDPG with its
+# HerReplayBuffer at the same settings (sb3_goal_settings). Their rows score the success rate.
+GOAL_PRESETS = {"FetchReach-v4": "fetchreach", "FetchPush-v4": "fetchpush"}
 # --quick: a budget that only checks the plumbing; small nets, the same for both libraries.
 QUICK = {"steps": 400, "eval_every": 200, "eval_episodes": 1, "learning_starts": 100, "width": 16}
 
 
+def sb3_goal_settings(preset: str) -> dict[str, Any]:
+    """SB3's DDPG + HER at our goal preset's values, in the RL Zoo's format."""
+    from ddpg.presets import preset_config
+
+    c = preset_config(preset)
+    assert c.actor_lr == c.critic_lr and c.activation == "relu" and c.final_layer_init is None
+    return {
+        "policy": "MultiInputPolicy",  # each Dict part flattened and concatenated, as ours
+        "policy_kwargs": {"net_arch": [c.hidden_size, c.hidden_size_2 or c.hidden_size]},
+        "learning_rate": c.actor_lr, "buffer_size": c.buffer_size, "batch_size": c.batch_size,
+        "gamma": c.gamma, "tau": c.tau, "train_freq": 1, "gradient_steps": 1,
+        "noise_type": "normal", "noise_std": c.noise_std, "learning_starts": c.learning_starts,
+        "n_sampled_goal": c.her_k, "goal_selection_strategy": c.her_strategy,
+        # VecNormalize on observations (each key on its own statistics; ours pools the goals).
+        "normalize": {"clip_obs": c.obs_clip} if c.normalize_obs else None,
+    }  # fmt: skip
+
+
 def learning_starts(env_id: str) -> int:
-    """sfujim/TD3 @ bc98e62 run_experiments.sh: 1000, but main.py's 1e4 on HalfCheetah and Ant."""
+    """sfujim/TD3 @ bc98e62 run_experiments.sh: 1000, but main.py's 1e4 on HalfCheetah and Ant;
+    a goal-conditioned task: its preset's."""
+    if env_id in GOAL_PRESETS:
+        return sb3_goal_settings(GOAL_PRESETS[env_id])["learning_starts"]
     return 10_000 if env_id.split("-")[0] in ("HalfCheetah", "Ant") else 1_000
 
 
@@ -112,6 +137,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
             p.error(f"--set {item}: {exc}")
     if args.overrides and "sb3" in args.libs:
         p.error("--set changes our config only: use it with --libs ours")
+    for env_id in args.envs:
+        register_robotics(env_id)
     unknown = [e for e in args.envs if e not in gym.registry]
     if unknown and args.summarize is None:
         p.error(f"unknown env id(s): {', '.join(unknown)}")
@@ -144,16 +171,27 @@ def run(args: argparse.Namespace, lib: str, env_id: str, seed: int, launch: dict
         width = {"hidden_size": QUICK["width"], "hidden_size_2": QUICK["width"]}
         overrides = {"learning_starts": starts, **small, **(width if args.quick else {})}
         overrides |= args.overrides
-        config = our_config(PRESET, overrides, spec)
-        extra = {"preset": PRESET, "overrides": overrides}
+        preset = GOAL_PRESETS.get(env_id, PRESET)
+        config = our_config(preset, overrides, spec)
+        extra = {"preset": preset, "overrides": overrides}
         record = run_one(spec, lambda t: run_ours(spec, config, t) | extra, log)
     else:
-        hp = {**SB3_SETTINGS, "learning_starts": starts, **small}
+        settings = (
+            sb3_goal_settings(GOAL_PRESETS[env_id]) if env_id in GOAL_PRESETS else SB3_SETTINGS
+        )
+        hp = {**settings, "learning_starts": starts, **small}
         if args.quick:
             hp["policy_kwargs"] = {"net_arch": [QUICK["width"]] * 2}
         record = run_one(spec, lambda t: run_sb3(spec, hp, t), log)
     record |= {"steps": spec.max_steps, "curve": [e[:2] for e in record["evaluations"]], **launch}
+    if record["final_success_rate"] is not None:
+        steps = [e[0] for e in record["evaluations"]]
+        record["success_curve"] = [
+            list(e) for e in zip(steps, record["success_rates"], strict=True)
+        ]
     append_record(args.results, record)
+    if record["final_success_rate"] is not None:
+        log(f"{lib} {env_id} seed {seed}: final success rate {record['final_success_rate']:.2f}")
     log(f"{lib} {env_id} seed {seed}: final {record['final_eval_mean']:.1f}, best "
         f"{record['best_eval_mean']:.1f}, {record['train_wall_s']:.0f} s training wall "
         f"({record['steps_per_s']:.0f} steps/s); recorded in {args.results}")  # fmt: skip
@@ -230,16 +268,19 @@ def runs_by_env_and_lib(records: list[dict[str, Any]]) -> dict[tuple[str, str], 
         firsts.setdefault(key(r), r)
     groups: dict[tuple[str, str], list[Run]] = {}
     for r in firsts.values():
-        steps, means = (np.array(column, dtype=float) for column in zip(*r["curve"], strict=True))
+        # A goal-conditioned task is scored by its success rate, any other by its return.
+        goal = r.get("final_success_rate") is not None
+        curve = r["success_curve"] if goal else r["curve"]
+        steps, means = (np.array(column, dtype=float) for column in zip(*curve, strict=True))
         run = Run(
             run_dir=Path(f"{r['lib']}/{r['env']}/seed-{r['seed']}"),
             config={"env_id": r["env"], "seed": r["seed"]},
-            preset=PRESET if r["lib"] == "ours" else None,
+            preset=r.get("preset") if r["lib"] == "ours" else None,
             eval_steps=steps,
             eval_means=means,
             finished=True,
-            final=r["final_eval_mean"],
-            best=r["best_eval_mean"],
+            final=r["final_success_rate"] if goal else r["final_eval_mean"],
+            best=r["best_success_rate"] if goal else r["best_eval_mean"],
             steps=r["steps"],
         )
         run.cpu_minutes = r["train_cpu_s"] / 60  # type: ignore[attr-defined]

@@ -19,6 +19,8 @@ def test_presets_all_construct():
         "pendulum",
         "mujoco",
         "bipedalwalker",
+        "fetchreach",
+        "fetchpush",
     ]
     for name in PRESETS:
         config = preset_config(name)
@@ -97,3 +99,18 @@ def test_presets_subprocess(tmp_path):
     names = [line.split()[0] for line in result.stdout.splitlines()]
     assert names == list(PRESETS)
     assert result.stderr == ""
+
+
+@pytest.mark.parametrize("name", ["fetchreach", "fetchpush"])
+def test_goal_presets_have_the_her_papers_ddpg_values(name: str) -> None:
+    c = preset_config(name)
+    assert (c.her, c.her_strategy, c.her_k) == (True, "future", 4)
+    assert (c.normalize_obs, c.obs_clip) == (True, 5.0)
+    assert (c.gamma, c.tau, c.actor_lr, c.critic_lr, c.batch_size) == (0.95, 0.05, 1e-3, 1e-3, 256)
+    assert (c.noise, c.noise_std, c.activation, c.final_layer_init) == (
+        "gaussian",
+        0.2,
+        "relu",
+        None,
+    )
+    assert c.env_id == {"fetchreach": "FetchReach-v4", "fetchpush": "FetchPush-v4"}[name]

@@ -240,6 +240,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="per-run score: the final or the best policy's evaluation return (default: final)",
     )
     report.add_argument(
+        "--metric",
+        choices=("return", "success_rate"),
+        default="return",
+        help="what scores a run and its curve: the mean return, or the success rate where the "
+        "env reports info['is_success'] (then --threshold is a success rate) (default: return)",
+    )
+    report.add_argument(
         "--split-by",
         action="append",
         default=[],
@@ -638,13 +645,20 @@ def _train(
         f"done: {summary['steps']:,} steps, {summary['episodes']} episodes, "
         f"{summary['wall_time_s']:.0f} s ({steps_per_s:.0f} steps/s)\n"
         f"  best policy  (step {summary['best_step']}): "
-        f"{summary['best']['mean_return']:.1f} +- {summary['best']['std_return']:.1f}\n"
+        f"{summary['best']['mean_return']:.1f} +- {summary['best']['std_return']:.1f}"
+        f"{_success(summary['best'])}\n"
         f"  final policy: {summary['final']['mean_return']:.1f} +- "
-        f"{summary['final']['std_return']:.1f}\n"
+        f"{summary['final']['std_return']:.1f}{_success(summary['final'])}\n"
         f"  files: {run_dir}/ (evaluation.json, metrics.csv, model_best.safetensors, "
         "model_final.safetensors)"
     )
     return 0
+
+
+def _success(evaluation: dict[str, Any]) -> str:
+    """', success rate 0.95' where the env reports info['is_success']."""
+    rate = evaluation.get("success_rate")
+    return "" if rate is None else f", success rate {rate:.2f}"
 
 
 def _model_file(run_dir: Path, model: str) -> Path:
@@ -755,7 +769,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         out = args.paths[0]
     else:
         out = Path(f"report-{time.strftime('%Y%m%d-%H%M%S')}")
-    report = build_report(args.paths, args.score, args.threshold, args.split_by)
+    report = build_report(args.paths, args.score, args.threshold, args.split_by, args.metric)
     written = write_report(report, out, force=args.force)
     for run_dir, reason in report.skipped:
         print(f"ddpg: warning: skipped {run_dir}: {' '.join(reason.split())}", file=sys.stderr)

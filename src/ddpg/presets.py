@@ -158,6 +158,80 @@ PRESETS: dict[str, dict[str, Any]] = {
             "log_every": 20,  # about a line a minute
         },
     },
+    # Goal-conditioned robotics (pip install "ddpg[robotics]"): DDPG + HER as the HER paper's
+    # code (OpenAI baselines' her) and RL Zoo's her.yml DDPG entries set it; docs/her.md.
+    "fetchreach": {
+        "description": "FetchReach-v4 with HER and normalised observations: success >= 0.9.",
+        "values": {
+            "env_id": "FetchReach-v4",
+            "total_steps": 20_000,  # zoo her.yml FetchReach n_timesteps 2e4
+            "her": True,  # HER paper, baselines' her and RL Zoo's her.yml
+            "her_strategy": "future",  # the paper's best strategy; replay_strategy 'future'
+            "her_k": 4,  # replay_k 4 / n_sampled_goal 4: 80% of each batch relabelled
+            "normalize_obs": True,  # baselines' HER normalises o and g; zoo
+            # normalize_observations true
+            "obs_clip": 5.0,  # baselines' norm_clip 5
+            "hidden_size": 256,  # baselines' hidden 256 (its 3 hidden layers: we build 2,
+            # the deviation docs/her.md gives)
+            "activation": "relu",  # baselines' and SB3's activation
+            "final_layer_init": None,  # baselines' and SB3's default initialisation
+            "gamma": 0.95,  # RL Zoo her.yml; baselines uses 1 - 1/T = 0.98 for T = 50
+            "actor_lr": 1e-3,  # baselines' pi_lr, zoo actor_lr
+            "critic_lr": 1e-3,  # baselines' Q_lr, zoo critic_lr
+            "weight_decay": 0.0,  # plain Adam, as both
+            "batch_size": 256,  # baselines and zoo
+            "buffer_size": 1_000_000,  # baselines and zoo
+            "tau": 0.05,  # baselines' polyak 0.95 (faster targets suit sparse goals)
+            "noise": "gaussian",  # zoo noise_type normal; baselines' noise_eps Gaussian
+            "noise_std": 0.2,  # baselines' noise_eps 0.2, zoo noise_std 0.2 (baselines'
+            # random_eps 0.3, random actions 30% of the time, has no counterpart here)
+            "learning_starts": 1_000,  # 20 episodes of random actions (zoo's SAC/TD3 Fetch
+            # entries); baselines starts at once
+            "updates_per_step": 1.0,  # SB3's train_freq 1, gradient_steps 1 (baselines:
+            # 40 updates per 100 steps, with MPI workers collecting)
+            "eval_episodes_during": 10,  # baselines' n_test_rollouts 10
+            "eval_every": 1_000,  # 20 evaluations over the run
+            "eval_episodes": 50,  # the final success rate to 0.02
+            "checkpoint_every": 5_000,  # 4 checkpoints over the run
+            "log_every": 20,  # 1,000 steps a line
+        },
+    },
+    "fetchpush": {
+        "description": "FetchPush-v4 with HER and normalised observations (long: hours on a CPU).",
+        "values": {
+            "env_id": "FetchPush-v4",
+            "total_steps": 1_000_000,  # baselines' single-worker runs need about this
+            "her": True,  # HER paper, baselines' her and RL Zoo's her.yml
+            "her_strategy": "future",  # the paper's best strategy; replay_strategy 'future'
+            "her_k": 4,  # replay_k 4 / n_sampled_goal 4: 80% of each batch relabelled
+            "normalize_obs": True,  # baselines' HER normalises o and g; zoo
+            # normalize_observations true
+            "obs_clip": 5.0,  # baselines' norm_clip 5
+            "hidden_size": 256,  # baselines' hidden 256 (its 3 hidden layers: we build 2,
+            # the deviation docs/her.md gives)
+            "activation": "relu",  # baselines' and SB3's activation
+            "final_layer_init": None,  # baselines' and SB3's default initialisation
+            "gamma": 0.95,  # RL Zoo her.yml; baselines uses 1 - 1/T = 0.98 for T = 50
+            "actor_lr": 1e-3,  # baselines' pi_lr, zoo actor_lr
+            "critic_lr": 1e-3,  # baselines' Q_lr, zoo critic_lr
+            "weight_decay": 0.0,  # plain Adam, as both
+            "batch_size": 256,  # baselines and zoo
+            "buffer_size": 1_000_000,  # baselines and zoo
+            "tau": 0.05,  # baselines' polyak 0.95 (faster targets suit sparse goals)
+            "noise": "gaussian",  # zoo noise_type normal; baselines' noise_eps Gaussian
+            "noise_std": 0.2,  # baselines' noise_eps 0.2, zoo noise_std 0.2 (baselines'
+            # random_eps 0.3, random actions 30% of the time, has no counterpart here)
+            "learning_starts": 1_000,  # 20 episodes of random actions (zoo's SAC/TD3 Fetch
+            # entries); baselines starts at once
+            "updates_per_step": 1.0,  # SB3's train_freq 1, gradient_steps 1 (baselines:
+            # 40 updates per 100 steps, with MPI workers collecting)
+            "eval_episodes_during": 10,  # baselines' n_test_rollouts 10
+            "eval_every": 10_000,  # 100 evaluations over the run
+            "eval_episodes": 50,  # the final success rate to 0.02
+            "checkpoint_every": 50_000,  # 20 checkpoints over the run
+            "log_every": 100,  # 5,000 steps a line
+        },
+    },
 }
 
 

@@ -42,6 +42,10 @@ IGNORED_FIELDS = (
     "update_mode",
 )
 SCORES = ("final", "best")
+# What a run is scored by: its name in ddpg report --metric -> the column of evaluations.csv and
+# the key of evaluation.json's policies (success_rate: where the env reports info["is_success"]).
+METRICS = {"return": "mean_return", "success_rate": "success_rate"}
+METRIC_LABELS = {"return": "mean return", "success_rate": "success rate"}
 REPORT_FILES = ("report.md", "report.json", "report.png")
 RUN_FILES = ("metrics.csv", "evaluations.csv", "evaluation.json", "checkpoints")  # by ddpg train
 GENERATOR = "ddpg report"
@@ -88,15 +92,18 @@ def _text(path: Path) -> str:
         raise RunDirError(f"{path} is not UTF-8 text") from None
 
 
-def _read_final_evaluation(path: Path) -> tuple[float, float, int]:
-    """Final and best policies' mean returns, and the step count, from evaluation.json."""
+def _read_final_evaluation(path: Path, key: str) -> tuple[float, float, int]:
+    """Final and best policies' `key` (mean_return, success_rate), and the step count, from
+    evaluation.json."""
     try:
         data = json.loads(_text(path))
     except ValueError:
         raise RunDirError(f"{path} is damaged (not JSON)") from None
     try:
-        final = finite_number(path, "final.mean_return", data["final"]["mean_return"])
-        best = finite_number(path, "best.mean_return", data["best"]["mean_return"])
+        if key != "mean_return" and key not in data["final"]:
+            raise RunDirError(f"{path} has no {key} (the env reports no info['is_success'])")
+        final = finite_number(path, f"final.{key}", data["final"][key])
+        best = finite_number(path, f"best.{key}", data["best"][key])
         steps = int(finite_number(path, "steps", data["steps"]))
     except (KeyError, TypeError):
         raise RunDirError(f"{path} is not a final evaluation written by ddpg train") from None
@@ -115,9 +122,9 @@ def normalized_config(values: dict[str, Any]) -> dict[str, Any]:
     return config
 
 
-def load_run(run_dir: Path) -> Run:
-    """Read one run directory; a damaged or empty one raises RunDirError saying why, one that
-    cannot be read the OSError (a permission, say)."""
+def load_run(run_dir: Path, metric: str = "return") -> Run:
+    """Read one run directory, scored by `metric` (a key of METRICS); a damaged or empty one
+    raises RunDirError saying why, one that cannot be read the OSError (a permission, say)."""
     run_dir = Path(run_dir)
     try:
         data = read_config(run_dir)
@@ -127,10 +134,11 @@ def load_run(run_dir: Path) -> Run:
         config = normalized_config(data["config"])
     except DDPGError as exc:
         raise RunDirError(f"{run_dir / 'config.json'}: {exc}") from None
-    steps, means = read_curve(run_dir / "evaluations.csv", "mean_return")
+    key = METRICS[metric]
+    steps, means = read_curve(run_dir / "evaluations.csv", key, missing_ok=key != "mean_return")
     finished = (run_dir / "evaluation.json").exists()
     if finished:
-        final, best, total = _read_final_evaluation(run_dir / "evaluation.json")
+        final, best, total = _read_final_evaluation(run_dir / "evaluation.json", key)
     elif steps.size:
         final, best, total = float(means[-1]), float(means.max()), int(steps[-1])
     else:
@@ -185,7 +193,9 @@ def find_run_dirs(paths: Sequence[Path]) -> list[Path]:
     return sorted(found.values())
 
 
-def load_runs(paths: Sequence[Path]) -> tuple[list[Run], list[tuple[Path, str]]]:
+def load_runs(
+    paths: Sequence[Path], metric: str = "return"
+) -> tuple[list[Run], list[tuple[Path, str]]]:
     """The readable runs under `paths`, and (run_dir, reason) for each one skipped. When none is
     readable: the one run's own error (RunDirError, or the OSError of a permission), or a
     RunDirError naming the first reason of several."""
@@ -193,7 +203,7 @@ def load_runs(paths: Sequence[Path]) -> tuple[list[Run], list[tuple[Path, str]]]
     errors: list[tuple[Path, RunDirError | OSError]] = []
     for run_dir in find_run_dirs(paths):
         try:
-            runs.append(load_run(run_dir))
+            runs.append(load_run(run_dir, metric))
         except (RunDirError, OSError) as exc:
             errors.append((run_dir, exc))
     if not runs and len(errors) == 1:
@@ -366,6 +376,11 @@ class Report:
     threshold: float | None
     summaries: list[dict[str, Any]]
     ignored: list[str]  # the fields that do not separate configurations
+    metric: str = "return"
+
+    @property
+    def label(self) -> str:
+        return METRIC_LABELS[self.metric]
 
 
 def build_report(
@@ -373,14 +388,17 @@ def build_report(
     score: str = "final",
     threshold: float | None = None,
     split_by: Sequence[str] = (),
+    metric: str = "return",
 ) -> Report:
     if score not in SCORES:
         raise RunDirError(f"score must be one of {', '.join(SCORES)}, got {score!r}")
-    runs, skipped = load_runs(paths)
+    if metric not in METRICS:
+        raise RunDirError(f"metric must be one of {', '.join(METRICS)}, got {metric!r}")
+    runs, skipped = load_runs(paths, metric)
     groups = group_runs(runs, split_by)
     summaries = [summarize(g, score, threshold) for g in groups]
     ignored = [f for f in IGNORED_FIELDS if f not in split_by]
-    return Report(groups, skipped, score, threshold, summaries, ignored)
+    return Report(groups, skipped, score, threshold, summaries, ignored, metric)
 
 
 def _json_safe(value: Any) -> Any:
@@ -403,6 +421,7 @@ def report_json(report: Report, out_dir: Path) -> dict[str, Any]:
             "generator": GENERATOR,
             "library_version": __version__,
             "score": report.score,
+            "metric": report.metric,
             "threshold": report.threshold,
             "grouped_without": report.ignored,
             "statistics": {
@@ -420,8 +439,8 @@ def report_json(report: Report, out_dir: Path) -> dict[str, Any]:
     )
 
 
-def _fmt(x: float | None) -> str:
-    return "-" if x is None else f"{x:.1f}"
+def _fmt(x: float | None, digits: int = 1) -> str:
+    return "-" if x is None else f"{x:.{digits}f}"
 
 
 def table_rows(report: Report) -> tuple[list[str], list[list[str]]]:
@@ -429,17 +448,22 @@ def table_rows(report: Report) -> tuple[list[str], list[list[str]]]:
     header = ["config", "env", "seeds", "IQM", "95% CI", "mean", "median", f"{other} IQM"]
     if report.threshold is not None:
         header += [f"reached {report.threshold:g}", "median steps"]
+    digits = 2 if report.metric == "success_rate" else 1  # a rate to the percent
+
+    def fmt(x: float | None) -> str:
+        return _fmt(x, digits)
+
     rows = []
     for s in report.summaries:
         row = [
             s["name"],
             s["env_id"],
             f"{s['seeds']}{'*' if s['unfinished'] else ''}",
-            _fmt(s["iqm"]),
-            f"[{_fmt(s['ci_low'])}, {_fmt(s['ci_high'])}]",
-            _fmt(s["mean"]),
-            _fmt(s["median"]),
-            _fmt(s[other]["iqm"]),
+            fmt(s["iqm"]),
+            f"[{fmt(s['ci_low'])}, {fmt(s['ci_high'])}]",
+            fmt(s["mean"]),
+            fmt(s["median"]),
+            fmt(s[other]["iqm"]),
         ]
         if report.threshold is not None:
             t = s["threshold"]
@@ -452,7 +476,8 @@ def table_rows(report: Report) -> tuple[list[str], list[list[str]]]:
 def score_sentence(report: Report) -> str:
     which = "final" if report.score == "final" else "best"
     return (
-        f"Score per run: the {which} policy's mean return on fresh episodes (evaluation.json). "
+        f"Score per run: the {which} policy's {report.label} on fresh episodes "
+        "(evaluation.json). "
         f"IQM, mean and median over seeds; 95% CI: stratified percentile bootstrap of the IQM "
         f"({BOOTSTRAP_REPS:,} resamples)."
     )
@@ -507,7 +532,7 @@ def format_markdown(report: Report, png_name: str, out_dir: Path) -> str:
         f"![learning curves]({png_name})",
         "",
         "Learning curves: at each evaluation step, the IQM over seeds of the periodic evaluation "
-        "mean return, with a 95% percentile bootstrap band.",
+        f"{report.label}, with a 95% percentile bootstrap band.",
         "",
         "## Runs",
     ]
@@ -562,7 +587,7 @@ def plot_curves(report: Report) -> bytes:
             ax.axhline(report.threshold, color="grey", linestyle="--", linewidth=1)
         ax.set_title(f"{env}: IQM over seeds, 95% bootstrap CI", fontsize=10)
         ax.set_xlabel("environment steps")
-        ax.set_ylabel("evaluation mean return")
+        ax.set_ylabel(f"evaluation {report.label}")
         ax.grid(alpha=0.3)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.15), fontsize=8, frameon=False)

@@ -45,6 +45,8 @@ DIMENSION_KINDS = ("uniform", "loguniform", "choice")
 METRICS = {
     "mean_return": ("evaluations.csv", "mean_return"),
     "running_avg_100": ("metrics.csv", "running_avg_100"),
+    # Goal-conditioned envs: the periodic evaluation's share of successful episodes.
+    "success_rate": ("evaluations.csv", "success_rate"),
 }
 DEFAULT_METRIC = "mean_return"
 TIME_ATTR = "env_steps"
