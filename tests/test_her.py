@@ -612,3 +612,9 @@ def test_a_robotics_id_without_the_extra_names_it(monkeypatch: pytest.MonkeyPatc
     )
     rc, _, err = run_cli(["train", "--env", "FetchSlideX-v4", "--total-steps", "10"])
     assert_one_line_error(rc, err, "needs gymnasium-robotics", 'pip install "ddpg[robotics]"')
+
+
+def test_sampleable_count_follows_episodes_as_they_come_and_go() -> None:
+    for lengths, capacity in (([[5, 5, 5, 5]], 12), ([[3, 7, 2], [6, 1, 9]], 14), ([[30]], 8)):
+        buffer = traced_buffer(lengths, capacity=capacity)
+        assert len(buffer) == np.count_nonzero(buffer.episode_length)

@@ -71,10 +71,11 @@ class HerReplayBuffer:
         """Row at which each environment's unfinished episode starts."""
         self.open_length = np.zeros(num_envs, dtype=np.int64)
         """Transitions stored of each environment's unfinished episode."""
+        self._sampleable = 0  # np.count_nonzero(episode_length), kept as episodes come and go
 
     def __len__(self) -> int:
         """Transitions that can be sampled: those of finished episodes still stored."""
-        return int(np.count_nonzero(self.episode_length))
+        return self._sampleable
 
     @property
     def nbytes(self) -> int:
@@ -113,7 +114,11 @@ class HerReplayBuffer:
         self.open_length[env] = 0
 
     def _mark(self, env: int, start: int, length: int, value: int) -> None:
+        """Give the `length` rows of `env` from `start` on the episode length `value`
+        (0: not sampleable)."""
         rows = (start + np.arange(length)) % self.rows
+        self._sampleable += int(np.count_nonzero(value)) * length
+        self._sampleable -= int(np.count_nonzero(self.episode_length[rows, env]))
         self.episode_start[rows, env] = start
         self.episode_length[rows, env] = value
 
@@ -208,3 +213,4 @@ class HerReplayBuffer:
                 raise ValueError(f"HER field '{name}' holds values outside the buffer")
             target[...] = 0
             target[: len(array)] = array
+        self._sampleable = int(np.count_nonzero(self.episode_length))
