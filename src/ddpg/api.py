@@ -27,8 +27,9 @@ if TYPE_CHECKING:
     from ddpg.train import Trainer
 
 
-# Config fields that shape the networks: a loaded model's weights fix them.
-ARCHITECTURE_FIELDS = ("hidden_size", "hidden_size_2", "batch_norm", "activation")
+# Config fields that shape the networks: a loaded model's weights fix them (algo: TD3 has two
+# critics, DDPG one).
+ARCHITECTURE_FIELDS = ("hidden_size", "hidden_size_2", "batch_norm", "activation", "algo")
 
 
 class DDPG:
