@@ -1,4 +1,4 @@
-"""One measured training run of ours or of Stable-Baselines3's DDPG, and its JSON record.
+"""One measured training run of ours or of Stable-Baselines3's DDPG or TD3, and its JSON record.
 
 Every `eval_every` env steps and at the end of the budget the policy plays `eval_episodes`
 deterministic episodes on a separate `gymnasium.make(env)`, episode i reset with seed
@@ -126,8 +126,9 @@ def run_ours(spec: Spec, config: Config, tracker: Tracker) -> dict[str, Any]:
 def run_sb3(spec: Spec, hp: dict[str, Any], tracker: Tracker) -> dict[str, Any]:
     """SB3's DDPG with hyperparameters `hp` in the RL Zoo's format (policy, learning_rate,
     buffer_size, learning_starts, batch_size, tau, gamma, train_freq, gradient_steps,
-    noise_type, noise_std, policy_kwargs)."""
-    from stable_baselines3 import DDPG
+    noise_type, noise_std, policy_kwargs); SB3's TD3 with `algo: td3` and its policy_delay,
+    target_policy_noise and target_noise_clip."""
+    from stable_baselines3 import DDPG, TD3
     from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.noise import NormalActionNoise, OrnsteinUhlenbeckActionNoise
 
@@ -157,7 +158,10 @@ def run_sb3(spec: Spec, hp: dict[str, Any], tracker: Tracker) -> dict[str, Any]:
     noise = noise_cls[hp["noise_type"]](mean=0 * ones, sigma=hp["noise_std"] * ones)
     freq = tuple(hp["train_freq"]) if isinstance(hp["train_freq"], list) else hp["train_freq"]
     names = ("learning_rate", "buffer_size", "learning_starts", "batch_size", "tau", "gamma")
-    model = DDPG(
+    algo = hp.get("algo", "ddpg")
+    if algo == "td3":
+        names += ("policy_delay", "target_policy_noise", "target_noise_clip")
+    model = {"ddpg": DDPG, "td3": TD3}[algo](
         hp["policy"], env, **{k: hp[k] for k in names}, train_freq=freq,
         gradient_steps=hp["gradient_steps"], action_noise=noise, seed=spec.seed, device="cpu",
         policy_kwargs=copy.deepcopy(hp["policy_kwargs"]), verbose=0,  # SB3 adds keys to it
