@@ -156,9 +156,9 @@ class DDPG:
         return evaluate(self.policy, env, int(episodes), c.seed, FINAL_EVAL_STREAM)
 
     def save(self, path: str | Path) -> None:
-        """Write the four networks and the config to one safetensors file (its folder is
-        created). It replaces an existing file only if that is a model file of this library,
-        and never a file that a run directory needs."""
+        """Write the networks (four, six for TD3) and the config to one safetensors file (its
+        folder is created). It replaces an existing file only if that is a model file of this
+        library, and never a file that a run directory needs."""
         from ddpg.outputs import check_output
 
         path = Path(path)

@@ -39,7 +39,8 @@ MAX_TORCH_THREADS = 1024
 
 @dataclass(frozen=True)
 class Config:
-    """Everything that defines a DDPG run. Build one directly, from a preset or from a dict.
+    """Everything that defines a DDPG (or TD3) run. Build one directly, from a preset or from a
+    dict.
 
     The defaults are the library's generic settings, used by `ddpg train --env X` without a
     preset: the values the tuned presets agree on (README, "Defaults", gives the reason for each).
