@@ -410,3 +410,66 @@ def test_td3_field_under_ddpg_on_the_command_line_is_one_line(tmp_path: Path) ->
         ["train", "--env", "Pendulum-v1", *FAST, "--algo", "sac", "--run-dir", tmp_path / "r"]
     )
     assert_one_line_error(rc, err, "algo must be one of ddpg, td3")
+
+
+# -- the rest of the library, unchanged with TD3 ------------------------------------------------
+def test_vector_envs_and_update_ratio_with_td3() -> None:
+    config = make_config(SHORT_PENDULUM, algo="td3", batch_norm=False, num_envs=2)
+    trainer = Trainer(config.replace(updates_per_step=0.5))
+    trainer.run()
+    trainer.close()
+    # 150 vector steps of 2 envs; the 126 from env step 50 on store 252 learning transitions, at
+    # 0.5 updates each.
+    assert trainer.state.step == 300 and trainer.state.learning_transitions == 252
+    assert trainer.state.updates == 126
+    steps = {float(s["step"]) for s in trainer.agent.actor_optimizer.state.values()}
+    assert steps == {63.0}  # updates 1, 3, ..., 125 (0-based) stepped the actor
+
+
+def test_export_sweep_grid_and_report_with_td3(tmp_path: Path) -> None:
+    ort = pytest.importorskip("onnxruntime", reason="the export extra is not installed")
+    runs = {}
+    for algo in ("ddpg", "td3"):
+        runs[algo] = tmp_path / "runs" / algo
+        rc, _, err = run_cli(
+            ["train", "--env", "Pendulum-v1", *FAST, "--algo", algo, "--run-dir", runs[algo]]
+        )
+        assert rc == 0, err
+    # Export: the TD3 actor alone, as for DDPG.
+    model = runs["td3"] / "model_best.safetensors"
+    rc, _, err = run_cli(["export", runs["td3"], "--format", "onnx", "--out", tmp_path / "p.onnx"])
+    assert rc == 0, err
+    obs = np.random.default_rng(0).normal(size=(5, 3)).astype(np.float32)
+    actions = ort.InferenceSession(str(tmp_path / "p.onnx")).run(None, {"obs": obs})[0]
+    assert np.abs(actions - Policy.load(model)(obs)).max() <= 1e-5
+    # Report: the two runs are two configurations, named by the field that differs.
+    rc, out, err = run_cli(["report", tmp_path / "runs", "--out", tmp_path / "report"])
+    assert rc == 0, err
+    assert "algo=ddpg" in out and "algo=td3" in out
+    # Sweep spec: a grid over algo gives one trial per algorithm and seed, each a valid config.
+    from ddpg.presets import preset_config
+    from ddpg.sweep.spec import build_spec, parse_grid, parse_seeds
+
+    spec = build_spec(
+        base=preset_config("pendulum"),
+        preset="pendulum",
+        fixed={},
+        seeds=parse_seeds("0-1"),
+        grid=parse_grid(["algo=ddpg,td3"]),
+    )
+    trials = spec.trials()
+    assert [t.name for t in trials] == [
+        "algo=ddpg-seed=0",
+        "algo=ddpg-seed=1",
+        "algo=td3-seed=0",
+        "algo=td3-seed=1",
+    ]
+    assert [spec.config(t.overrides, t.seeds[0]).algo for t in trials] == ["ddpg"] * 2 + ["td3"] * 2
+    with pytest.raises(ConfigError, match="policy_delay only applies to algo 'td3'"):
+        build_spec(
+            base=preset_config("pendulum"),
+            preset="pendulum",
+            fixed={},
+            seeds=(0,),
+            grid=parse_grid(["algo=ddpg,td3", "policy_delay=2,3"]),
+        )
