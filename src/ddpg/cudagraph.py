@@ -144,9 +144,10 @@ class GraphedUpdate:
             # pool: a gradient the other graph's capture freed is never handed out again.
             optimizer.zero_grad(set_to_none=True)
         graph = torch.cuda.CUDAGraph()
-        # Replays advance the generator's offset, so each draws new target-smoothing noise.
-        graph.register_generator_state(agent.target_noise_rng)
         with torch.cuda.device(self._device):
+            # Registered before capture: each replay advances the generator's offset and so
+            # draws new target-smoothing noise, as the eager update would.
+            graph.register_generator_state(agent.target_noise_rng)
             self._stream.wait_stream(torch.cuda.current_stream())
             with torch.cuda.graph(graph, stream=self._stream):
                 metrics = self._update(index)
