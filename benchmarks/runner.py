@@ -1,4 +1,4 @@
-"""One measured training run of ours or of Stable-Baselines3's DDPG, and its JSON record.
+"""One measured training run of ours or of Stable-Baselines3's DDPG or TD3, and its JSON record.
 
 Every `eval_every` env steps and at the end of the budget the policy plays `eval_episodes`
 deterministic episodes on a separate `gymnasium.make(env)`, episode i reset with seed
@@ -133,8 +133,9 @@ def run_sb3(spec: Spec, hp: dict[str, Any], tracker: Tracker) -> dict[str, Any]:
     buffer_size, learning_starts, batch_size, tau, gamma, train_freq, gradient_steps,
     noise_type, noise_std, policy_kwargs; for goal-conditioned tasks also n_sampled_goal and
     goal_selection_strategy, which select SB3's HerReplayBuffer, and normalize, which wraps
-    the env in SB3's VecNormalize for observations only, clip_obs as given)."""
-    from stable_baselines3 import DDPG, HerReplayBuffer
+    the env in SB3's VecNormalize for observations only, clip_obs as given); SB3's TD3 with
+    `algo: td3` and its policy_delay, target_policy_noise and target_noise_clip."""
+    from stable_baselines3 import DDPG, TD3, HerReplayBuffer
     from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.noise import NormalActionNoise, OrnsteinUhlenbeckActionNoise
     from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
@@ -175,7 +176,10 @@ def run_sb3(spec: Spec, hp: dict[str, Any], tracker: Tracker) -> dict[str, Any]:
     noise = noise_cls[hp["noise_type"]](mean=0 * ones, sigma=hp["noise_std"] * ones)
     freq = tuple(hp["train_freq"]) if isinstance(hp["train_freq"], list) else hp["train_freq"]
     names = ("learning_rate", "buffer_size", "learning_starts", "batch_size", "tau", "gamma")
-    model = DDPG(
+    algo = hp.get("algo", "ddpg")
+    if algo == "td3":
+        names += ("policy_delay", "target_policy_noise", "target_noise_clip")
+    model = {"ddpg": DDPG, "td3": TD3}[algo](
         hp["policy"], env, **{k: hp[k] for k in names}, train_freq=freq,
         gradient_steps=hp["gradient_steps"], action_noise=noise, seed=spec.seed, device="cpu",
         policy_kwargs=copy.deepcopy(hp["policy_kwargs"]), verbose=0,  # SB3 adds keys to it

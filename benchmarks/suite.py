@@ -6,6 +6,13 @@
         lr 1e-3, batch 100, buffer 1e6, gamma 0.99, tau 0.005, Gaussian noise of std 0.1 in the
         [-1, 1] action scale, the same learning_starts, one update per env step.
 
+With --algo td3 both libraries run TD3 instead, at the `td3-mujoco` preset's settings (sfujim/TD3
+main.py and TD3.py): ours that preset, SB3's TD3 at SB3_TD3_SETTINGS (net_arch [256, 256], ReLU
+and default init in both, Adam lr 3e-4, batch 256, buffer 1e6, gamma 0.99, tau 0.005, Gaussian
+exploration of std 0.1, policy_delay 2, target noise 0.2 clipped at 0.5, learning_starts 25000
+on every env: main.py's start_timesteps). Its records carry "algo": "td3" and its rows read
+"Hopper-v5 td3 (100,000 steps)"; records without the field are DDPG's.
+
 Both train with one torch thread and are evaluated by the same code (runner.py) every --eval-every
 steps and at the end over --eval-episodes deterministic episodes, reset with the same seeds for
 both libraries, the clocks paused. Each run is a process of its own, forked from this one after
@@ -19,6 +26,8 @@ comparable pairs finish together; SB3 runs on envs outside SB3_FIRST (the issue'
         --envs HalfCheetah-v5 Hopper-v5 Walker2d-v5 InvertedDoublePendulum-v5 Reacher-v5
     python benchmarks/suite.py --jobs 2 --libs ours --envs HalfCheetah-v5 --seeds 0 1 \\
         --set activation=relu --set final_layer_init=none  # a variant of ours, rows of its own
+    python benchmarks/suite.py --jobs 2 --steps 100000 --seeds 0 1 2 --libs ours sb3 --algo td3 \\
+        --envs HalfCheetah-v5 Hopper-v5 Walker2d-v5          # TD3 against SB3's TD3
     python benchmarks/suite.py --summarize      # the table so far, and each late evaluation
     python benchmarks/suite.py --quick --envs Pendulum-v1     # plumbing check, seconds
 
@@ -62,11 +71,20 @@ QUICK_RESULTS = Path(tempfile.gettempdir()) / "ddpg-suite-quick.jsonl"
 ENVS = ("HalfCheetah-v5", "Hopper-v5", "Walker2d-v5", "InvertedDoublePendulum-v5", "Reacher-v5")
 SB3_FIRST = ("HalfCheetah-v5", "Hopper-v5", "Walker2d-v5")
 PRESET = "mujoco"
+PRESETS = {"ddpg": PRESET, "td3": "td3-mujoco"}  # ours, per --algo
 SB3_SETTINGS: dict[str, Any] = {  # the mujoco preset's values, in the RL Zoo's format
     "policy": "MlpPolicy", "policy_kwargs": {"net_arch": [400, 300]}, "learning_rate": 1e-3,
     "buffer_size": 1_000_000, "batch_size": 100, "gamma": 0.99, "tau": 0.005, "train_freq": 1,
     "gradient_steps": 1, "noise_type": "normal", "noise_std": 0.1,
 }  # fmt: skip
+SB3_TD3_SETTINGS: dict[str, Any] = {  # the td3-mujoco preset's values, in the RL Zoo's format
+    "algo": "td3", "policy": "MlpPolicy", "policy_kwargs": {"net_arch": [256, 256]},
+    "learning_rate": 3e-4, "buffer_size": 1_000_000, "batch_size": 256, "gamma": 0.99,
+    "tau": 0.005, "train_freq": 1, "gradient_steps": 1, "noise_type": "normal", "noise_std": 0.1,
+    "policy_delay": 2, "target_policy_noise": 0.2, "target_noise_clip": 0.5,
+}  # fmt: skip
+SB3 = {"ddpg": SB3_SETTINGS, "td3": SB3_TD3_SETTINGS}
+TD3_LEARNING_STARTS = 25_000  # sfujim/TD3 main.py --start_timesteps 25e3, on every env
 # Goal-conditioned tasks (the `robotics` extra): our preset of each, and SB3's DDPG with its
 # HerReplayBuffer at the same settings (sb3_goal_settings). Their rows score the success rate.
 GOAL_PRESETS = {"FetchReach-v4": "fetchreach", "FetchPush-v4": "fetchpush"}
@@ -92,11 +110,13 @@ def sb3_goal_settings(preset: str) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def learning_starts(env_id: str) -> int:
-    """sfujim/TD3 @ bc98e62 run_experiments.sh: 1000, but main.py's 1e4 on HalfCheetah and Ant;
-    a goal-conditioned task: its preset's."""
+def learning_starts(env_id: str, algo: str = "ddpg") -> int:
+    """DDPG: sfujim/TD3 @ bc98e62 run_experiments.sh: 1000, but main.py's 1e4 on HalfCheetah and
+    Ant. TD3: main.py's 25e3 on every env. A goal-conditioned task: its preset's."""
     if env_id in GOAL_PRESETS:
         return sb3_goal_settings(GOAL_PRESETS[env_id])["learning_starts"]
+    if algo == "td3":
+        return TD3_LEARNING_STARTS
     return 10_000 if env_id.split("-")[0] in ("HalfCheetah", "Ant") else 1_000
 
 
@@ -106,6 +126,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     add("--envs", nargs="+", default=list(ENVS), help="env ids (the five of the table)")
     add("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds (0 1 2)")
     add("--libs", nargs="+", choices=("ours", "sb3"), default=["ours", "sb3"], help="(both)")
+    add("--algo", choices=tuple(PRESETS), default="ddpg", help="both libraries run DDPG (the "
+        "mujoco preset) or TD3 (the td3-mujoco preset) (ddpg)")  # fmt: skip
     add("--steps", type=int, default=100_000, help="env steps per run (100000)")
     add("--eval-every", type=int, default=5_000, help="env steps between evaluations (5000)")
     add("--eval-episodes", type=int, default=10, help="episodes per evaluation (10)")
@@ -135,6 +157,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
             args.overrides[name.strip()] = parse_value(name.strip(), text.strip())
         except ConfigError as exc:
             p.error(f"--set {item}: {exc}")
+    goals = [e for e in args.envs if e in GOAL_PRESETS]
+    if goals and args.algo != "ddpg":
+        p.error(f"{goals[0]}: goal-conditioned tasks run DDPG + HER (--algo ddpg)")
     if args.overrides and "sb3" in args.libs:
         p.error("--set changes our config only: use it with --libs ours")
     for env_id in args.envs:
@@ -164,20 +189,20 @@ def run(args: argparse.Namespace, lib: str, env_id: str, seed: int, launch: dict
     """One run, in its own process: train, evaluate, append the record."""
     spec = Spec(lib, variant(args), env_id, seed, None, args.eval_every, args.eval_episodes,
                 args.steps, None, torch_threads=1)  # fmt: skip
-    starts = QUICK["learning_starts"] if args.quick else learning_starts(env_id)
+    starts = QUICK["learning_starts"] if args.quick else learning_starts(env_id, args.algo)
     starts = starts if args.learning_starts is None else args.learning_starts
     small = {"buffer_size": args.steps} if args.quick else {}  # quick: small nets and buffer
     if lib == "ours":
         width = {"hidden_size": QUICK["width"], "hidden_size_2": QUICK["width"]}
         overrides = {"learning_starts": starts, **small, **(width if args.quick else {})}
         overrides |= args.overrides
-        preset = GOAL_PRESETS.get(env_id, PRESET)
+        preset = GOAL_PRESETS.get(env_id, PRESETS[args.algo])
         config = our_config(preset, overrides, spec)
         extra = {"preset": preset, "overrides": overrides}
         record = run_one(spec, lambda t: run_ours(spec, config, t) | extra, log)
     else:
         settings = (
-            sb3_goal_settings(GOAL_PRESETS[env_id]) if env_id in GOAL_PRESETS else SB3_SETTINGS
+            sb3_goal_settings(GOAL_PRESETS[env_id]) if env_id in GOAL_PRESETS else SB3[args.algo]
         )
         hp = {**settings, "learning_starts": starts, **small}
         if args.quick:
@@ -189,10 +214,11 @@ def run(args: argparse.Namespace, lib: str, env_id: str, seed: int, launch: dict
         record["success_curve"] = [
             list(e) for e in zip(steps, record["success_rates"], strict=True)
         ]
+    record |= {"algo": args.algo}
     append_record(args.results, record)
     if record["final_success_rate"] is not None:
         log(f"{lib} {env_id} seed {seed}: final success rate {record['final_success_rate']:.2f}")
-    log(f"{lib} {env_id} seed {seed}: final {record['final_eval_mean']:.1f}, best "
+    log(f"{lib} {args.algo} {env_id} seed {seed}: final {record['final_eval_mean']:.1f}, best "
         f"{record['best_eval_mean']:.1f}, {record['train_wall_s']:.0f} s training wall "
         f"({record['steps_per_s']:.0f} steps/s); recorded in {args.results}")  # fmt: skip
 
@@ -216,7 +242,7 @@ def run_all(args: argparse.Namespace, argv: list[str]) -> int:
     if args.results.exists():
         done = {key(r) for r in read_records([args.results], "suite.py") if "steps" in r}
     todo = [j for j in queue(args.envs, args.seeds, args.libs)
-            if (*j, args.steps, variant(args)) not in done]  # fmt: skip
+            if (*j, args.steps, variant(args), args.algo) not in done]  # fmt: skip
     log(f"suite.py: {len(todo)} runs to do, {args.jobs} at a time; results in {args.results}")
     # Import everything the runs use before forking: every child runs the launch's code.
     import ddpg.train  # noqa: F401
@@ -246,7 +272,12 @@ def run_all(args: argparse.Namespace, argv: list[str]) -> int:
 
 
 def key(r: dict[str, Any]) -> tuple:
-    return (r["lib"], r["env"], r["seed"], r["steps"], r["variant"])
+    return (r["lib"], r["env"], r["seed"], r["steps"], r["variant"], algo_of(r))
+
+
+def algo_of(r: dict[str, Any]) -> str:
+    """The algorithm a record ran: records made before --algo ran DDPG."""
+    return r.get("algo", "ddpg")
 
 
 # -- summary ------------------------------------------------------------------------------------
@@ -284,7 +315,8 @@ def runs_by_env_and_lib(records: list[dict[str, Any]]) -> dict[tuple[str, str], 
             steps=r["steps"],
         )
         run.cpu_minutes = r["train_cpu_s"] / 60  # type: ignore[attr-defined]
-        groups.setdefault((f"{r['env']} ({r['steps']:,} steps)", label(r)), []).append(run)
+        env = r["env"] if algo_of(r) == "ddpg" else f"{r['env']} {algo_of(r)}"
+        groups.setdefault((f"{env} ({r['steps']:,} steps)", label(r)), []).append(run)
     return dict(sorted(groups.items()))
 
 

@@ -1,5 +1,9 @@
 """Training throughput: our DDPG against Stable-Baselines3's DDPG, and against the floor.
 
+With --algo td3, our TD3 against SB3's TD3 instead (both: policy_delay 2, target noise 0.2 clipped
+at 0.5, two critics), alternated the same way; the floor parts (a), (b), (d) are DDPG's and are
+not measured then, (c) is our TD3 update.
+
 Per environment, --repeats times in turn: a run of our `Trainer`, of SB3's `DDPG` and of the floor
 loop (d), with the same settings (hidden 256x256, batch 256, one update per env step, the same
 learning_starts, Gaussian noise of std 0.1, a buffer that holds the run, no evaluation or logging);
@@ -15,6 +19,7 @@ and a cProfile of --profile-steps of our training steps. Needs the `bench` extra
 
     python benchmarks/throughput.py [--out /tmp/throughput.md]
     python benchmarks/throughput.py --envs Pendulum-v1 --steps 500 --repeats 1 --profile-steps 0
+    python benchmarks/throughput.py --algo td3 --envs Pendulum-v1 HalfCheetah-v5
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import argparse
 import cProfile
 import gc
 import inspect
+import math
 import pstats
 import statistics
 import sys
@@ -48,6 +54,8 @@ from ddpg.train import Trainer
 # Shared hyperparameters: the defaults of SB3's DDPG where they matter for cost, and ours set to
 # match. Our weight decay is 0 so that our AdamW does the same work as SB3's Adam would with none.
 HIDDEN, BATCH, GAMMA, TAU, LR, NOISE_STD, SEED = 256, 256, 0.99, 0.005, 1e-3, 0.1, 0
+# TD3's three values, SB3's TD3 defaults and ours (the TD3 paper's).
+POLICY_DELAY, TARGET_NOISE, TARGET_NOISE_CLIP = 2, 0.2, 0.5
 DISTURBED = 0.05  # a timed section where other processes used more of the CPU is disturbed
 
 
@@ -62,13 +70,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--floor-steps", type=int, default=5_000, help="env steps per env-only measurement")
     add("--update-iters", type=int, default=500, help="updates per update-only measurement")
     add("--profile-steps", type=int, default=500, help="steps to profile per env (0: none)")
+    add("--algo", choices=("ddpg", "td3"), default="ddpg", help="both libraries' algorithm")
     add("--out", help="also write the markdown report to this file")
     return p.parse_args(argv)
 
 
 # -- full training runs ------------------------------------------------------------------------
-def our_config(env_id: str, learning_starts: int, buffer_size: int) -> Config:
-    return Config(
+def our_config(env_id: str, learning_starts: int, buffer_size: int, algo: str = "ddpg") -> Config:
+    td3 = {"policy_delay": POLICY_DELAY, "target_noise": TARGET_NOISE}
+    td3 |= {"target_noise_clip": TARGET_NOISE_CLIP}
+    return Config(algo=algo, **(td3 if algo == "td3" else {}),
         env_id=env_id, seed=SEED, total_steps=buffer_size, hidden_size=HIDDEN, batch_norm=False,
         gamma=GAMMA, actor_lr=LR, critic_lr=LR, weight_decay=0.0, batch_size=BATCH,
         buffer_size=buffer_size, tau=TAU, noise="gaussian", noise_std=NOISE_STD,
@@ -77,9 +88,9 @@ def our_config(env_id: str, learning_starts: int, buffer_size: int) -> Config:
     )  # fmt: skip
 
 
-def run_ours(env_id: str, learning_starts: int, warmup: int, steps: int) -> float:
+def run_ours(env_id: str, learning_starts: int, warmup: int, steps: int, algo: str) -> float:
     """Env steps/s of our Trainer over `steps` steps after learning_starts + warmup."""
-    trainer = Trainer(our_config(env_id, learning_starts, learning_starts + warmup + steps))
+    trainer = Trainer(our_config(env_id, learning_starts, learning_starts + warmup + steps, algo))
     try:
         trainer.run(max_steps=learning_starts + warmup)
         updates = trainer.state.updates
@@ -92,15 +103,18 @@ def run_ours(env_id: str, learning_starts: int, warmup: int, steps: int) -> floa
     return steps / timer.elapsed
 
 
-def run_sb3(env_id: str, learning_starts: int, warmup: int, steps: int) -> float:
-    """Env steps/s of SB3's DDPG over `steps` steps after learning_starts + warmup."""
-    from stable_baselines3 import DDPG
+def run_sb3(env_id: str, learning_starts: int, warmup: int, steps: int, algo: str) -> float:
+    """Env steps/s of SB3's DDPG (or TD3) over `steps` steps after learning_starts + warmup."""
+    from stable_baselines3 import DDPG, TD3
     from stable_baselines3.common.noise import NormalActionNoise
 
     env = gym.make(env_id)
     n = env.action_space.shape[0]
-    model = DDPG(
-        "MlpPolicy", env, learning_rate=LR, buffer_size=learning_starts + warmup + steps,
+    td3 = {"policy_delay": POLICY_DELAY, "target_policy_noise": TARGET_NOISE}
+    td3 |= {"target_noise_clip": TARGET_NOISE_CLIP}
+    model = (TD3 if algo == "td3" else DDPG)(
+        "MlpPolicy", env, **(td3 if algo == "td3" else {}),
+        learning_rate=LR, buffer_size=learning_starts + warmup + steps,
         learning_starts=learning_starts, batch_size=BATCH, tau=TAU, gamma=GAMMA, train_freq=1,
         gradient_steps=1, action_noise=NormalActionNoise(np.zeros(n), NOISE_STD * np.ones(n)),
         policy_kwargs={"net_arch": [HIDDEN, HIDDEN]}, seed=SEED, device="cpu", verbose=0,
@@ -175,7 +189,7 @@ class MinimalDDPG:
             torch._foreach_lerp_(self.targets, self.onlines, TAU)
 
 
-def run_floor(env_id: str, learning_starts: int, warmup: int, steps: int) -> float:
+def run_floor(env_id: str, learning_starts: int, warmup: int, steps: int, algo: str) -> float:
     """Env steps/s of the floor loop: per step, `env.step` with a precomputed random action, a
     uniformly sampled batch (`torch.randint` + `index_select` from preallocated random storage)
     and the minimal update; no acting, no storing, no bookkeeping. Timed like the two libraries."""
@@ -226,19 +240,26 @@ def time_calls(label: str, fn: Callable[[], object], iters: int, warmup: int = 5
     return timer.elapsed / iters * 1e3
 
 
-def update_floors(env_id: str, iters: int, repeats: int) -> tuple[float, float]:
-    """Median ms/update of the minimal update and of our DDPGAgent.update, interleaved."""
+def update_floors(env_id: str, iters: int, repeats: int, algo: str) -> tuple[float, float]:
+    """Median ms/update of the minimal update and of our DDPGAgent.update, interleaved; with TD3
+    only ours (NaN for the minimal DDPG update), over consecutive update numbers."""
     env = gym.make(env_id)
     info = check_env(env)
     env.close()
     batch = fixed_batch(info.obs_dim, info.act_dim)
     minimal = MinimalDDPG(info.obs_dim, info.act_dim)
-    agent = DDPGAgent(info, our_config(env_id, 0, BATCH))
+    agent = DDPGAgent(info, our_config(env_id, 0, BATCH, algo))
+    index = iter(range(1 << 62))
     mins, ours = [], []
     for _ in range(repeats):
-        mins.append(time_calls(f"minimal update {env_id}", lambda: minimal.update(batch), iters))
-        ours.append(time_calls(f"our update {env_id}", lambda: agent.update(batch), iters))
-    return statistics.median(mins), statistics.median(ours)
+        if algo == "ddpg":
+            mins.append(
+                time_calls(f"minimal update {env_id}", lambda: minimal.update(batch), iters)
+            )
+        ours.append(
+            time_calls(f"our update {env_id}", lambda: agent.update(batch, next(index)), iters)
+        )
+    return (statistics.median(mins) if mins else math.nan), statistics.median(ours)
 
 
 # -- profile -----------------------------------------------------------------------------------
@@ -272,10 +293,12 @@ def _short(key: tuple[str, int, str]) -> str:
     return f"{short} [{hint}]" if hint else short
 
 
-def profile_ours(env_id: str, learning_starts: int, warmup: int, steps: int) -> list[str]:
+def profile_ours(
+    env_id: str, learning_starts: int, warmup: int, steps: int, algo: str = "ddpg"
+) -> list[str]:
     """cProfile `steps` of our training steps; markdown lines: what `train_step`, `update` and
     `policy` call directly (inclusive ms per step) and the functions with the most own time."""
-    trainer = Trainer(our_config(env_id, learning_starts, learning_starts + warmup + steps))
+    trainer = Trainer(our_config(env_id, learning_starts, learning_starts + warmup + steps, algo))
     trainer.run(max_steps=learning_starts + warmup)
     profiler = cProfile.Profile()
     start = time.perf_counter()
@@ -344,11 +367,13 @@ def report(args: argparse.Namespace, results: list[EnvResult], profile: list[str
     med, rows = statistics.median, ([], [], [])
     for r in results:
         ours, sb3 = med(r.ours), med(r.sb3)
-        ratios = [f / o for o, f in zip(r.ours, r.floor, strict=True)]
         rows[0].append(
             [r.env_id, f"{ours:.0f}", f"{sb3:.0f}", f"{ours / sb3:.2f}x"]
             + [", ".join(f"{x:.0f}" for x in xs) for xs in (r.ours, r.sb3)]
         )
+        if not r.floor:  # TD3: no floor loop
+            continue
+        ratios = [f / o for o, f in zip(r.ours, r.floor, strict=True)]
         floor = [f"{ours:.0f}", f"{med(r.floor):.0f}", f"{med(ratios):.2f}x"]
         rows[1].append([r.env_id, *floor, ", ".join(f"{x:.2f}x" for x in ratios)])
         ours_ms, floor_ms = 1e3 / ours, r.env_ms + r.minimal_ms
@@ -357,32 +382,53 @@ def report(args: argparse.Namespace, results: list[EnvResult], profile: list[str
         a, b, c, o, f, rest = (f"{v:.3f}" for v in ms)
         x = [f"{r.update_ms / r.minimal_ms:.2f}x", f"{ours_ms / floor_ms:.2f}x"]
         rows[2].append([r.env_id, a, b, c, x[0], o, f, x[1], rest])
+    name = {"ddpg": "DDPG", "td3": "TD3"}[args.algo]
     out = [
-        "## Throughput",
+        f"## Throughput ({name})",
         "",
         f"Env steps/s over the {args.steps} timed steps of each run (after "
         f"{args.learning_starts} random steps and {args.warmup} untimed learning steps), "
         f"median of {args.repeats} alternating runs per library. One update per env step, "
-        f"hidden {HIDDEN}x{HIDDEN}, batch {BATCH}.",
+        f"hidden {HIDDEN}x{HIDDEN}, batch {BATCH}"
+        + (
+            f"; TD3: policy_delay {POLICY_DELAY}, target noise {TARGET_NOISE} clipped at "
+            f"{TARGET_NOISE_CLIP}, two critics, ours against SB3's TD3."
+            if args.algo == "td3"
+            else "."
+        ),
         "",
         *table(HEADERS[0], rows[0], "lrrrll"),
         "",
-        "## Against the floor loop",
-        "",
-        "The floor loop (module docstring, (d)) runs in the same alternation as the two "
-        "libraries. Ratios are per repeat (ours and the floor loop measured back to back), then "
-        "the median. The issue's target is ours/floor <= 1.1.",
-        "",
-        *table(HEADERS[1], rows[1], "lrrrl"),
-        "",
-        "## Floor, by parts",
-        "",
-        "(a), (b), (c) as in the module docstring. Ours per step is 1000 / (ours steps/s); floor "
-        "per step is (a) + (b). The last column is what a training step costs beyond the env step "
-        "and the update itself: acting (actor forward, noise), replay add and sample, bookkeeping.",
-        "",
-        *table(HEADERS[2], rows[2]),
-        "",
+    ]
+    if args.algo == "td3":
+        out += [
+            "Our TD3 update alone on a fixed batch (ms/update, over consecutive update numbers, so "
+            "half of them with the actor step): "
+            + ", ".join(f"{r.env_id} {r.update_ms:.3f}" for r in results)
+            + ".",
+            "",
+        ]
+    else:
+        out += [
+            "## Against the floor loop",
+            "",
+            "The floor loop (module docstring, (d)) runs in the same alternation as the two "
+            "libraries. Ratios are per repeat (ours and the floor loop measured back to back), "
+            "then the median. The issue's target is ours/floor <= 1.1.",
+            "",
+            *table(HEADERS[1], rows[1], "lrrrl"),
+            "",
+            "## Floor, by parts",
+            "",
+            "(a), (b), (c) as in the module docstring. Ours per step is 1000 / (ours steps/s); "
+            "floor per step is (a) + (b). The last column is what a training step costs beyond the "
+            "env step and the update itself: acting (actor forward, noise), replay add and "
+            "sample, bookkeeping.",
+            "",
+            *table(HEADERS[2], rows[2]),
+            "",
+        ]
+    out += [
         "## Machine",
         "",
         f"- CPU: {common.cpu_model()} ({common.cpu_count()} cores available)",
@@ -421,29 +467,33 @@ def main(argv: list[str] | None = None) -> int:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {common.cpu_model()}")
     start = time.perf_counter()
     results = []
-    runs = (run_ours, run_sb3, run_floor)
+    # TD3: ours and SB3's alternate; the floor loop is DDPG's and is left out.
+    runs = (run_ours, run_sb3, run_floor)[: 3 if args.algo == "ddpg" else 2]
     for env_id in args.envs:
         env_ms = statistics.median(
             common.env_ms_per_step(env_id, args.floor_steps) for _ in range(args.repeats)
         )
-        minimal_ms, update_ms = update_floors(env_id, args.update_iters, args.repeats)
+        minimal_ms, update_ms = update_floors(env_id, args.update_iters, args.repeats, args.algo)
         print(f"{env_id}: env {env_ms:.3f} ms/step, minimal update {minimal_ms:.3f} ms, "
               f"our update {update_ms:.3f} ms", flush=True)  # fmt: skip
         rates: list[list[float]] = [[], [], []]
         for i in range(args.repeats):
-            for fn, out in zip(runs, rates, strict=True):
+            for fn, out in zip(runs, rates, strict=False):
                 gc.collect()
-                out.append(fn(env_id, args.learning_starts, args.warmup, args.steps))
+                out.append(fn(env_id, args.learning_starts, args.warmup, args.steps, args.algo))
             others = ", ".join(f"{share:.1%}" for _, share in OTHER_LOAD[-3:])
+            floor = f", floor loop {rates[2][-1]:.0f} steps/s" if rates[2] else ""
             print(f"{env_id} run {i + 1}/{args.repeats}: ours {rates[0][-1]:.0f} steps/s, SB3 "
-                  f"{rates[1][-1]:.0f} steps/s, floor loop {rates[2][-1]:.0f} steps/s (other "
-                  f"processes' CPU share: {others})", flush=True)  # fmt: skip
+                  f"{rates[1][-1]:.0f} steps/s{floor} (other processes' CPU share: {others})",
+                  flush=True)  # fmt: skip
         results.append(EnvResult(env_id, *rates, env_ms, minimal_ms, update_ms))
 
     profile: list[str] = []
     for env_id in args.envs if args.profile_steps else []:
         gc.collect()
-        profile += profile_ours(env_id, args.learning_starts, args.warmup, args.profile_steps)
+        profile += profile_ours(
+            env_id, args.learning_starts, args.warmup, args.profile_steps, args.algo
+        )
         profile.append("")
     text = report(args, results, profile)
     text += f"\nTotal time of this invocation: {time.perf_counter() - start:.0f} s.\n"

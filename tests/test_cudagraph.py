@@ -144,3 +144,36 @@ def test_invalidate_recaptures_and_keeps_counting():
     assert step.captures == 2
     assert graphed_agent.updates == 12
     assert_same_learners(eager, graphed_agent, batch_norm=True)
+
+
+@requires_cuda
+@pytest.mark.parametrize("policy_delay", [2, 5])
+def test_graphed_td3_update_matches_the_eager_one(policy_delay):
+    """TD3's delayed update has two variants (critic step alone, full update): each is warmed up
+    and captured as a graph of its own, and the pair replays what the eager update does, the
+    target-smoothing noise included (the agent's generator is registered with both graphs)."""
+    kwargs = dict(algo="td3", policy_delay=policy_delay, batch_norm=False, device="cuda", tau=0.05)
+    eager, graphed_agent = make_agent(**kwargs), make_agent(**kwargs)
+    eager_buffer, graphed_buffer = (
+        filled_buffer(eager, "cuda"),
+        filled_buffer(graphed_agent, "cuda"),
+    )
+    batch_size = eager.config.batch_size
+    step = GraphedUpdate(graphed_agent, graphed_buffer, batch_size, warmup=2)
+    eager_metrics, graphed_metrics = [], []
+    for index in range(40):
+        eager_metrics.append(torch.stack(eager.update(eager_buffer.sample(batch_size), index)))
+        graphed_metrics.append(torch.stack(step(index)))
+    assert step.captured and step.captures == 2
+    torch.testing.assert_close(
+        torch.stack(graphed_metrics), torch.stack(eager_metrics), rtol=1e-4, atol=1e-5
+    )
+    assert [m[3].item() for m in graphed_metrics] == [
+        float(graphed_agent.actor_due(i)) for i in range(40)
+    ]
+    assert_same_learners(eager, graphed_agent, batch_norm=False)
+    assert torch.equal(
+        eager.target_noise_rng.get_state(), graphed_agent.target_noise_rng.get_state()
+    )
+    actor_steps = {float(s["step"]) for s in graphed_agent.actor_optimizer.state.values()}
+    assert actor_steps == {float(40 // policy_delay)}

@@ -618,3 +618,22 @@ def test_sampleable_count_follows_episodes_as_they_come_and_go() -> None:
     for lengths, capacity in (([[5, 5, 5, 5]], 12), ([[3, 7, 2], [6, 1, 9]], 14), ([[30]], 8)):
         buffer = traced_buffer(lengths, capacity=capacity)
         assert len(buffer) == np.count_nonzero(buffer.episode_length)
+
+
+def test_td3_with_her_and_normalisation_resumes_bit_identically(tmp_path: Path) -> None:
+    # TD3 and HER together: two critics on relabelled batches, the delay across a resume.
+    config = make_config(
+        POINT_GOAL,
+        algo="td3",
+        her=True,
+        normalize_obs=True,
+        total_steps=500,
+        learning_starts=150,
+        eval_every=250,
+        eval_episodes_during=2,
+        eval_episodes=2,
+        hidden_size=16,
+        batch_size=16,
+    )
+    whole, _ = check_exact_resume(tmp_path, config, [333], [True])
+    assert "critic2" in whole.agent.networks() and "obs_norm" in whole.agent.networks()

@@ -18,6 +18,7 @@ def test_presets_all_construct():
         "lunarlander",
         "pendulum",
         "mujoco",
+        "td3-mujoco",
         "bipedalwalker",
         "fetchreach",
         "fetchpush",
@@ -48,6 +49,25 @@ def test_mujoco_preset_has_the_td3_papers_ddpg_values():
         10,
     )
     assert not c.batch_norm
+
+
+def test_td3_mujoco_preset_has_the_td3_papers_code_values():
+    # sfujim/TD3 main.py and TD3.py.
+    c = preset_config("td3-mujoco", env_id="Walker2d-v5")
+    assert (c.env_id, c.algo) == ("Walker2d-v5", "td3")
+    assert (c.policy_delay, c.target_noise, c.target_noise_clip) == (2, 0.2, 0.5)
+    assert (c.hidden_size, c.hidden_size_2, c.activation, c.final_layer_init) == (
+        256,
+        256,
+        "relu",
+        None,
+    )
+    assert (c.actor_lr, c.critic_lr, c.weight_decay, c.batch_size) == (3e-4, 3e-4, 0.0, 256)
+    assert (c.gamma, c.tau, c.noise, c.noise_std) == (0.99, 0.005, "gaussian", 0.1)
+    assert (c.learning_starts, c.eval_every, c.total_steps) == (25_000, 5_000, 1_000_000)
+    assert not c.batch_norm
+    # Its TD3 values are the defaults, so a sweep over algo=ddpg,td3 on it is valid.
+    assert preset_config("td3-mujoco", algo="ddpg").algo == "ddpg"
 
 
 def test_seed_lunarlander_has_the_notebook_values():

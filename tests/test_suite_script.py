@@ -223,3 +223,58 @@ def test_summarize_refuses_bad_files_in_one_line(
     assert suite.main(["--summarize", str(binary), "--plot", str(png)]) == 2
     assert f"cannot write {png}: No such file or directory" in capsys.readouterr().err
     assert not png.parent.exists()
+
+
+def test_algo_td3_runs_both_libraries_td3_at_identical_settings(
+    suite: ModuleType, tmp_path: Path
+) -> None:
+    assert suite.learning_starts("Hopper-v5", "td3") == 25_000  # main.py's start_timesteps
+    assert suite.learning_starts("HalfCheetah-v5", "td3") == 25_000
+    results = tmp_path / "suite.jsonl"
+    common = ["--quick", "--envs", "Pendulum-v1", "--seeds", "0", "--results", str(results)]
+    # A DDPG record of the same (lib, env, seed, steps, variant) is another run.
+    ddpg = {"lib": "ours", "env": "Pendulum-v1", "seed": 0, "steps": 400, "variant": "quick"}
+    ddpg |= {"final_eval_mean": -1.0, "best_eval_mean": -1.0, "train_cpu_s": 60.0}
+    ddpg |= {"curve": [[200, -3.0], [400, -1.0]]}
+    results.write_text(json.dumps(ddpg) + "\n")
+    assert suite.main([*common, "--libs", *LIBS, "--algo", "td3"]) == 0
+    records = read(results)[1:]
+    assert sorted(r["lib"] for r in records) == sorted(LIBS)
+    assert all(r["algo"] == "td3" and r["variant"] == "quick" for r in records)
+    by_lib = {r["lib"]: r for r in records}
+    ours = by_lib["ours"]["config"]
+    assert by_lib["ours"]["preset"] == "td3-mujoco"
+    assert (ours["algo"], ours["policy_delay"], ours["target_noise"]) == ("td3", 2, 0.2)
+    assert (ours["target_noise_clip"], ours["activation"], ours["final_layer_init"]) == (
+        0.5,
+        "relu",
+        None,
+    )
+    if HAVE_SB3:
+        hp = by_lib["sb3"]["hyperparameters"]
+        assert hp["algo"] == "td3"
+        # The same settings in both libraries' terms.
+        same = {
+            "learning_rate": (ours["actor_lr"], ours["critic_lr"]),
+            "batch_size": ours["batch_size"],
+            "gamma": ours["gamma"],
+            "tau": ours["tau"],
+            "noise_std": ours["noise_std"],
+            "learning_starts": ours["learning_starts"],
+            "buffer_size": ours["buffer_size"],
+            "policy_delay": ours["policy_delay"],
+            "target_policy_noise": ours["target_noise"],
+            "target_noise_clip": ours["target_noise_clip"],
+        }
+        for name, value in same.items():
+            expected = (hp[name], hp[name]) if isinstance(value, tuple) else hp[name]
+            assert value == expected, name
+        assert hp["policy_kwargs"] == {"net_arch": [ours["hidden_size"], ours["hidden_size_2"]]}
+        assert (hp["batch_size"], hp["learning_rate"]) == (256, 3e-4)
+    # Recorded: a second invocation runs nothing; the table has TD3 rows of their own.
+    before = results.read_text()
+    assert suite.main([*common, "--libs", *LIBS, "--algo", "td3"]) == 0
+    assert results.read_text() == before
+    rows = [line.split(" | ")[:2] for line in suite.summarize(read(results)).splitlines()]
+    assert ["| Pendulum-v1 (400 steps)", "ours"] in rows
+    assert ["| Pendulum-v1 td3 (400 steps)", "ours"] in rows

@@ -1,9 +1,16 @@
-"""The DDPG agent: online and target networks, optimisers, exploration and the update step."""
+"""The DDPG agent: online and target networks, optimisers, exploration and the update step.
+
+The same agent runs TD3 (`Config.algo`, Fujimoto et al. 2018): the algorithm is chosen once, in
+`DDPGAgent.__init__`, as three values the update reads: how many critics learn, the TD target
+they regress on (`ddpg_target` or `td3_target`), and every how many updates the actor and the
+targets move (`policy_delay`, 1 for DDPG).
+"""
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
+import itertools
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, NamedTuple
 
@@ -26,7 +33,23 @@ class UpdateMetrics(NamedTuple):
 
     critic_loss: torch.Tensor
     actor_loss: torch.Tensor
+    """0 on an update without an actor step (TD3's delayed actor)."""
     q_mean: torch.Tensor
+    actor_steps: torch.Tensor
+    """1 if this update stepped the actor, else 0: actor_loss is averaged over these."""
+
+
+def episode_means(sums: dict[str, float]) -> dict[str, float | None]:
+    """The per-episode means of summed update metrics (`TrainState.loss_sums`): the critic loss
+    and mean Q over the updates, the actor loss over the actor steps (None where there were
+    none)."""
+    updates = sums.get("updates", 0.0)
+    actor_steps = sums.get("actor_steps", updates)  # checkpoints before TD3: one per update
+    return {
+        "critic_loss": sums["critic_loss"] / updates if updates else None,
+        "actor_loss": sums["actor_loss"] / actor_steps if actor_steps else None,
+        "q_mean": sums["q_mean"] / updates if updates else None,
+    }
 
 
 def resolve_device(name: str) -> torch.device:
@@ -70,6 +93,46 @@ def polyak_pairs(target: nn.Module, online: nn.Module) -> tuple[list[Tensor], li
     return [t for t, _ in pairs], [o for _, o in pairs]
 
 
+def ddpg_target(agent: DDPGAgent, batch: Batch) -> Tensor:
+    """r + gamma * (1 - terminated) * Q'(s', mu'(s')). Only termination stops bootstrapping; a
+    time-limit cut still bootstraps."""
+    with torch.no_grad():
+        next_q = agent.critic_target(batch.next_obs, agent.actor_target(batch.next_obs))
+        return batch.reward + agent.config.gamma * (1.0 - batch.terminated) * next_q
+
+
+def td3_target(agent: DDPGAgent, batch: Batch) -> Tensor:
+    """r + gamma * (1 - terminated) * min(Q1'(s', a'), Q2'(s', a')) at the smoothed target action
+    a' = clip(mu'(s') + clip(N(0, target_noise), -target_noise_clip, target_noise_clip), -1, 1):
+    clipped double Q and target policy smoothing."""
+    with torch.no_grad():
+        next_action = smoothed_target_action(agent, batch.next_obs)
+        next_q = torch.minimum(
+            agent.critic_target(batch.next_obs, next_action),
+            agent.critic2_target(batch.next_obs, next_action),
+        )
+        return batch.reward + agent.config.gamma * (1.0 - batch.terminated) * next_q
+
+
+def smoothed_target_action(agent: DDPGAgent, next_obs: Tensor) -> Tensor:
+    """mu'(s') plus clipped Gaussian noise, clipped back into [-1, 1]; the noise is drawn from
+    the agent's own generator (`target_noise_rng`, saved in checkpoints)."""
+    c = agent.config
+    action = agent.actor_target(next_obs)
+    noise = torch.randn(
+        action.shape, generator=agent.target_noise_rng, device=action.device, dtype=action.dtype
+    )
+    noise = (noise * c.target_noise).clamp(-c.target_noise_clip, c.target_noise_clip)
+    return (action + noise).clamp(-1.0, 1.0)
+
+
+# What each algorithm changes: how many critics, which TD target they all regress on.
+TD_TARGETS: dict[str, tuple[int, Callable[[DDPGAgent, Batch], Tensor]]] = {
+    "ddpg": (1, ddpg_target),
+    "td3": (2, td3_target),
+}
+
+
 @torch.no_grad()
 def polyak_update(targets: list[Tensor], onlines: list[Tensor], tau: float) -> None:
     """target <- (1 - tau) * target + tau * online, in one fused call (exact for tau 0 and 1)."""
@@ -84,15 +147,22 @@ class DDPGAgent:
         self.config = config
         self.device = device or resolve_device(config.device)
         torch.manual_seed(config.seed)
+        # The algorithm, chosen once: how many critics, the TD target they regress on, and every
+        # how many updates the actor and the targets move.
+        num_critics, self.td_target = TD_TARGETS[config.algo]
+        self.policy_delay = config.policy_delay if config.algo == "td3" else 1
         self.actor = Actor.for_config(config, info.obs_dim, info.action_low, info.action_high)
         self.actor.to(self.device)
-        self.critic = Critic.for_config(config, info.obs_dim, info.act_dim).to(self.device)
+        self.critics = [
+            Critic.for_config(config, info.obs_dim, info.act_dim).to(self.device)
+            for _ in range(num_critics)
+        ]
         # Targets start equal to the online networks and only ever move by Polyak averaging.
         self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
-        self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
+        self.critic_targets = [copy.deepcopy(c).requires_grad_(False) for c in self.critics]
         # The actor acts in eval mode (BatchNorm uses running statistics) and only switches to
         # train mode inside `update`; the targets are always in eval mode.
-        for net in (self.actor, self.actor_target, self.critic_target):
+        for net in (self.actor, self.actor_target, *self.critic_targets):
             net.eval()
         # One normaliser in front of every network (None: observations are used as they are).
         self.obs_norm = (
@@ -103,8 +173,11 @@ class DDPGAgent:
         self.actor_optimizer = torch.optim.AdamW(
             self.actor.parameters(), lr=config.actor_lr, **self.optimizer_options()
         )
+        # One optimiser for all critics: each critic's gradient is that of its own loss term.
         self.critic_optimizer = torch.optim.AdamW(
-            self.critic.parameters(), lr=config.critic_lr, **self.optimizer_options()
+            itertools.chain.from_iterable(c.parameters() for c in self.critics),
+            lr=config.critic_lr,
+            **self.optimizer_options(),
         )
         self.noise = make_noise(
             config.noise,
@@ -114,18 +187,42 @@ class DDPGAgent:
             config.ou_theta,
             config.num_envs,
         )
+        # TD3's target-smoothing noise (unused by DDPG); its state goes into checkpoints.
+        self.target_noise_rng = torch.Generator(device=self.device).manual_seed(config.seed + 4)
         self._scale, self._bias = action_scale_bias(info.action_low, info.action_high)
         # Tensors that Polyak averaging moves, gathered once: load_state_dict copies in place, so
         # these stay the live storage of the networks.
-        t_critic, o_critic = polyak_pairs(self.critic_target, self.critic)
-        t_actor, o_actor = polyak_pairs(self.actor_target, self.actor)
-        self._targets, self._onlines = t_critic + t_actor, o_critic + o_actor
+        pairs = [polyak_pairs(t, o) for t, o in zip(self.critic_targets, self.critics, strict=True)]
+        pairs.append(polyak_pairs(self.actor_target, self.actor))
+        self._targets = [t for targets, _ in pairs for t in targets]
+        self._onlines = [o for _, onlines in pairs for o in onlines]
         self._actor_has_batch_norm = any(
             isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.actor.modules()
         )
+        # The actor-step metrics of an update without one (created once: no allocation per update).
+        self._zero = torch.zeros((), device=self.device)
+        self._one = torch.ones((), device=self.device)
         self.best_actor: dict[str, torch.Tensor] | None = None
         self.best_obs_norm: dict[str, torch.Tensor] | None = None
         """The normaliser's statistics when the best actor was kept (with normalize_obs)."""
+
+    # The first critic and its target: the actor learns from the first critic.
+    @property
+    def critic(self) -> Critic:
+        return self.critics[0]
+
+    @property
+    def critic_target(self) -> Critic:
+        return self.critic_targets[0]
+
+    # TD3's second critic and its target.
+    @property
+    def critic2(self) -> Critic:
+        return self.critics[1]
+
+    @property
+    def critic2_target(self) -> Critic:
+        return self.critic_targets[1]
 
     def optimizer_options(self) -> dict[str, Any]:
         """AdamW's options, the one place they are chosen. Fused: one kernel per step for all
@@ -186,34 +283,48 @@ class DDPGAgent:
 
     # -- learning ----------------------------------------------------------------------------
     def critic_loss(self, batch: Batch) -> tuple[Tensor, Tensor]:
-        """MSE of Q(s, a) against r + gamma * (1 - terminated) * Q'(s', mu'(s')), and Q(s, a).
-        Only termination stops bootstrapping; a time-limit cut still bootstraps."""
-        with torch.no_grad():
-            next_q = self.critic_target(batch.next_obs, self.actor_target(batch.next_obs))
-            target_q = batch.reward + self.config.gamma * (1.0 - batch.terminated) * next_q
-        q = self.critic(batch.obs, batch.action)
-        return F.mse_loss(q, target_q), q
+        """Sum over the critics of MSE(Q_i(s, a), y), with y the algorithm's TD target
+        (`ddpg_target` or `td3_target`); and Q_1(s, a)."""
+        target_q = self.td_target(self, batch)
+        qs = [critic(batch.obs, batch.action) for critic in self.critics]
+        loss = sum((F.mse_loss(q, target_q) for q in qs[1:]), F.mse_loss(qs[0], target_q))
+        return loss, qs[0]
 
     def actor_loss(self, batch: Batch) -> Tensor:
-        """-Q(s, mu(s)): the actor climbs the critic's estimate."""
+        """-Q_1(s, mu(s)): the actor climbs the first critic's estimate."""
         return -self.critic(batch.obs, self.actor(batch.obs)).mean()
 
-    def update(self, batch: Batch) -> UpdateMetrics:
-        """One DDPG update: critic step, actor step through a frozen critic, Polyak averaging."""
+    def actor_due(self, index: int) -> bool:
+        """Whether update number `index` (0-based) moves the actor and the targets: every
+        policy_delay-th one, so the first is update policy_delay - 1 (every update for DDPG)."""
+        return (index + 1) % self.policy_delay == 0
+
+    def update(self, batch: Batch, index: int = 0) -> UpdateMetrics:
+        """One update: critic step; then, when `actor_due(index)`, actor step through a frozen
+        critic and Polyak averaging. `index` is the number of updates made before this one
+        (`TrainState.updates`): the delay is derived from it, the agent keeps no counter."""
         batch = self.normalized(batch)  # the observations as the networks see them
-        # 1. Critic step.
+        # 1. Critic step: every critic regresses on the algorithm's TD target.
         critic_loss, q = self.critic_loss(batch)
         _step(self.critic_optimizer, critic_loss)
+        # 2. Actor step and 3. Polyak averaging, every policy_delay-th update.
+        if not self.actor_due(index):
+            return UpdateMetrics(critic_loss.detach(), self._zero, q.detach().mean(), self._zero)
+        actor_loss = self.delayed_step(batch)
+        return UpdateMetrics(
+            critic_loss.detach(), actor_loss.detach(), q.detach().mean(), self._one
+        )
 
-        # 2. Actor step; the critic is frozen so it gets no gradient from this. With BatchNorm
-        #    the actor learns in train mode (batch statistics) and acts in eval mode.
+    def delayed_step(self, batch: Batch) -> Tensor:
+        """The actor step, then the targets follow the online networks; returns the actor loss."""
+        # The critic is frozen so it gets no gradient from the actor loss. With BatchNorm the
+        # actor learns in train mode (batch statistics) and acts in eval mode.
         with frozen(self.critic), self._actor_training():
             actor_loss = self.actor_loss(batch)
             _step(self.actor_optimizer, actor_loss)
-
-        # 3. Targets follow the online networks slowly.
+        # Targets (the actor's and every critic's) follow the online networks slowly.
         polyak_update(self._targets, self._onlines, self.config.tau)
-        return UpdateMetrics(critic_loss.detach(), actor_loss.detach(), q.detach().mean())
+        return actor_loss
 
     @contextmanager
     def _actor_training(self) -> Iterator[None]:
@@ -249,16 +360,20 @@ class DDPGAgent:
 
     # -- persistence -------------------------------------------------------------------------
     def networks(self) -> dict[str, nn.Module]:
-        """Every module whose tensors model files and checkpoints hold (the normaliser too)."""
-        networks: dict[str, nn.Module] = {
+        """Every module whose tensors checkpoints and model files hold, by the name they use
+        (TD3 adds `critic2` and `critic2_target`; normalize_obs the normaliser, `obs_norm`)."""
+        nets: dict[str, nn.Module] = {
             "actor": self.actor,
             "critic": self.critic,
             "actor_target": self.actor_target,
             "critic_target": self.critic_target,
         }
+        for i in range(1, len(self.critics)):
+            nets[f"critic{i + 1}"] = self.critics[i]
+            nets[f"critic{i + 1}_target"] = self.critic_targets[i]
         if self.obs_norm is not None:
-            networks["obs_norm"] = self.obs_norm
-        return networks
+            nets["obs_norm"] = self.obs_norm
+        return nets
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"actor_optimizer": self.actor_optimizer, "critic_optimizer": self.critic_optimizer}

@@ -28,8 +28,9 @@ if TYPE_CHECKING:
     from ddpg.train import Trainer
 
 
-# Config fields that shape the networks: a loaded model's weights fix them.
-ARCHITECTURE_FIELDS = ("hidden_size", "hidden_size_2", "batch_norm", "activation")
+# Config fields that shape the networks: a loaded model's weights fix them (algo: TD3 has two
+# critics, DDPG one).
+ARCHITECTURE_FIELDS = ("hidden_size", "hidden_size_2", "batch_norm", "activation", "algo")
 
 
 class DDPG:
@@ -158,9 +159,9 @@ class DDPG:
         return evaluate(self.policy, env, int(episodes), c.seed, FINAL_EVAL_STREAM)
 
     def save(self, path: str | Path) -> None:
-        """Write the four networks and the config to one safetensors file (its folder is
-        created). It replaces an existing file only if that is a model file of this library,
-        and never a file that a run directory needs."""
+        """Write the networks (four, six for TD3) and the config to one safetensors file (its
+        folder is created). It replaces an existing file only if that is a model file of this
+        library, and never a file that a run directory needs."""
         from ddpg.outputs import check_output
 
         path = Path(path)

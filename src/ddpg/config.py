@@ -14,7 +14,7 @@ import math
 import numbers
 import re
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from decimal import Decimal, InvalidOperation
 from functools import cache
@@ -26,6 +26,9 @@ NOISE_KINDS = ("gaussian", "ou")
 ACTIVATIONS = ("leaky_relu", "relu")
 UPDATE_MODES = ("eager", "cudagraph")
 HER_STRATEGIES = ("future", "final", "episode")
+ALGORITHMS = ("ddpg", "td3")
+# Fields that only TD3 uses: under algo 'ddpg' they must keep their defaults.
+TD3_FIELDS = ("policy_delay", "target_noise", "target_noise_clip")
 # Fields that may change when a run is resumed: budgets and output only.
 RESUMABLE_FIELDS = ("total_steps", "episodes", "log_every", "render_from")
 SEED_LIMIT = 2**63  # seeds are exact integers in [0, 2^63)
@@ -37,7 +40,8 @@ MAX_TORCH_THREADS = 1024
 
 @dataclass(frozen=True)
 class Config:
-    """Everything that defines a DDPG run. Build one directly, from a preset or from a dict.
+    """Everything that defines a DDPG (or TD3) run. Build one directly, from a preset or from a
+    dict.
 
     The defaults are the library's generic settings, used by `ddpg train --env X` without a
     preset: the values the tuned presets agree on (README, "Defaults", gives the reason for each).
@@ -176,6 +180,23 @@ class Config:
 
     her_k: int = 4
     """Relabelled goals per original one: a share k/(k+1) of each batch is relabelled."""
+    # -- the algorithm: DDPG, or TD3 (Fujimoto et al. 2018, arXiv:1802.09477) ---------------------
+    algo: str = "ddpg"
+    """'ddpg' (one critic, the actor and the targets move every update) or 'td3' (two critics
+    regressed on the smaller target value at a smoothed target action, the actor and the
+    targets moved every policy_delay updates)."""
+
+    policy_delay: int = 2
+    """TD3 only: critic updates per actor update; the actor and all targets move on every
+    policy_delay-th update."""
+
+    target_noise: float = 0.2
+    """TD3 only: std of the Gaussian noise added to the target action (target policy smoothing),
+    in normalised action units (actions span [-1, 1])."""
+
+    target_noise_clip: float = 0.5
+    """TD3 only: the target-smoothing noise is clipped to [-target_noise_clip, target_noise_clip]
+    before it is added, in normalised action units."""
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Config:
         check_keys(kwargs)  # before the dataclass __init__ refuses them without a suggestion
@@ -406,6 +427,25 @@ def _validate(c: Config) -> None:
         fail(f"render_from must be >= 1, got {c.render_from}")
     if not DEVICE_PATTERN.fullmatch(c.device):
         fail(f"device must be 'cpu', 'cuda', 'cuda:N' or 'auto', got '{c.device}'")
+    _validate_algorithm(c, fail)
+
+
+def _validate_algorithm(c: Config, fail: Callable[[str], None]) -> None:
+    """`algo` and the TD3 fields: in range, and left at their defaults under 'ddpg' (where they
+    would silently do nothing)."""
+    if c.algo not in ALGORITHMS:
+        fail(f"algo must be one of {', '.join(ALGORITHMS)}, got '{c.algo}'")
+    if c.policy_delay < 1:
+        fail(f"policy_delay must be >= 1, got {c.policy_delay}")
+    if c.target_noise < 0:
+        fail(f"target_noise must be >= 0, got {c.target_noise}")
+    if c.target_noise_clip < 0:
+        fail(f"target_noise_clip must be >= 0, got {c.target_noise_clip}")
+    if c.algo != "td3":
+        defaults = {f.name: f.default for f in fields(Config) if f.name in TD3_FIELDS}
+        for name, default in defaults.items():
+            if getattr(c, name) != default:
+                fail(f"{name} only applies to algo 'td3' (algo is '{c.algo}')")
 
 
 def config_warnings(c: Config) -> list[str]:

@@ -1,4 +1,4 @@
-"""The whole DDPG update captured once in a CUDA graph and replayed.
+"""The whole DDPG (or TD3) update captured once in a CUDA graph and replayed.
 
 On a GPU the eager update is bound by the CPU: a hundred or so tiny kernels, each launched through
 the dispatcher and autograd. `GraphedUpdate` records them once and then launches them all with one
@@ -16,6 +16,13 @@ How it runs, per call:
    buffer's storage at the static indices. Capture records kernels without running them, so
    that call then replays the graph once: its update happens exactly once.
 4. Every later call replays the graph.
+
+A delayed update (TD3: the actor and the targets move every `policy_delay`-th update) has two
+variants, the critic step alone and the full update; `agent.actor_due(index)` says which one an
+update is. Each variant is warmed up, captured and replayed as a graph of its own, so a replay
+never has a branch to take. DDPG has one variant (every update is a full one), hence one graph.
+The agent's target-smoothing generator is registered with each graph, so every replay draws
+fresh noise from it, as the eager update would.
 
 The graph holds the addresses of everything it touches: the buffer's storage, the networks'
 parameters and buffers, the gradients (allocated inside the graph's private memory pool, which is
@@ -39,11 +46,12 @@ from ddpg.errors import ConfigError
 
 
 class GraphedUpdate:
-    """`agent.update` on a uniformly sampled batch of `buffer`, as a replayed CUDA graph.
+    """`agent.update` on a uniformly sampled batch of `buffer`, as replayed CUDA graphs (one per
+    variant of the update: see the module's docstring).
 
     Each call performs one real update (the warm-up calls included) and returns that update's
     metrics as fresh tensors that later calls do not overwrite. The arithmetic is
-    `agent.update`'s own: the graph is a recording of it.
+    `agent.update`'s own: each graph is a recording of it.
     """
 
     def __init__(
@@ -61,86 +69,95 @@ class GraphedUpdate:
         self.batch_size = batch_size
         self.warmup = warmup
         self.captures = 0
-        """How many times the update was captured (1, plus one per recapture)."""
+        """How many graphs were captured (one per variant, plus one per recapture)."""
         self._device = device
         self._stream = torch.cuda.Stream(device=device)  # warm-up and capture stream
         self._idx = torch.zeros(batch_size, dtype=torch.long, device=device)  # static input
-        self._graph: torch.cuda.CUDAGraph | None = None
-        self._metrics: Tensor | None = None  # static output: critic loss, actor loss, mean Q
-        self._bound: tuple[Any, ...] = ()  # the objects whose tensors the graph points at
-        self._eager_left = warmup
+        # Per variant (True: the full update, False: the critic step alone): its graph, its
+        # static output (the stacked metrics) and the eager calls it has left before capture.
+        self._graphs: dict[bool, torch.cuda.CUDAGraph] = {}
+        self._metrics: dict[bool, Tensor] = {}
+        self._eager_left = {True: warmup, False: warmup}
+        self._bound: tuple[Any, ...] = ()  # the objects whose tensors the graphs point at
 
     @property
     def captured(self) -> bool:
-        """Whether a graph is captured and the next call replays it."""
-        return self._graph is not None
+        """Whether every variant the agent's updates take is captured (the next calls replay)."""
+        variants = {True} if self.agent.policy_delay == 1 else {True, False}
+        return variants <= self._graphs.keys()
 
     def invalidate(self) -> None:
-        """Drop the graph: the next `warmup` calls run eagerly, then the update is captured again.
+        """Drop the graphs: each variant's next `warmup` calls run eagerly, then it is captured
+        again.
 
-        Needed after anything replaces tensors the graph uses; `Optimizer.load_state_dict` and
+        Needed after anything replaces tensors the graphs use; `Optimizer.load_state_dict` and
         new optimiser, network or storage objects are detected by the next call without it.
         """
-        if self._graph is not None:
+        if self._graphs:
             torch.cuda.current_stream(self._device).synchronize()  # no replay still running
-        self._graph = None
-        self._metrics = None
+        self._graphs, self._metrics = {}, {}
         self._bound = ()
-        self._eager_left = self.warmup
+        self._eager_left = {True: self.warmup, False: self.warmup}
 
-    def __call__(self) -> UpdateMetrics:
-        """One update on a fresh uniform batch; the metrics are this update's."""
-        if self._graph is not None and not self._still_bound():
+    def __call__(self, index: int = 0) -> UpdateMetrics:
+        """Update number `index` (`TrainState.updates`) on a fresh uniform batch; the metrics
+        are this update's."""
+        if self._graphs and not self._still_bound():
             self.invalidate()
-        # ReplayBuffer.sample's own draw, written into the graph's static input.
+        full = self.agent.actor_due(index)
+        # ReplayBuffer.sample's own draw, written into the graphs' static input.
         self.buffer.sample_indices(self.batch_size, out=self._idx)
-        if self._graph is None:
-            if self._eager_left > 0:
-                self._eager_left -= 1
-                return self._eager_update()
-            self._capture()
-        assert self._graph is not None and self._metrics is not None
-        self._graph.replay()
+        if full not in self._graphs:
+            if self._eager_left[full] > 0:
+                self._eager_left[full] -= 1
+                return self._eager_update(index)
+            self._capture(full, index)
+        self._graphs[full].replay()
         # A copy, so that the next replay does not overwrite what this call returned.
-        return UpdateMetrics(*self._metrics.clone())
+        return UpdateMetrics(*self._metrics[full].clone())
 
     # -- internals -------------------------------------------------------------------------------
-    def _update(self) -> Tensor:
+    def _update(self, index: int) -> Tensor:
         """Gather the batch selected by the static indices and run `agent.update` on it."""
-        return torch.stack(self.agent.update(self.buffer.gather(self._idx)))
+        return torch.stack(self.agent.update(self.buffer.gather(self._idx), index))
 
-    def _eager_update(self) -> UpdateMetrics:
+    def _eager_update(self, index: int) -> UpdateMetrics:
         """A real update on the side stream, as the capture recipe warms up."""
         with torch.cuda.device(self._device):
             current = torch.cuda.current_stream()
             self._stream.wait_stream(current)  # the indices and the buffer's writes come first
             with torch.cuda.stream(self._stream):
-                metrics = self._update()
+                metrics = self._update(index)
             current.wait_stream(self._stream)
             metrics.record_stream(current)  # allocated on the side stream, read on this one
         return UpdateMetrics(*metrics)
 
-    def _capture(self) -> None:
-        """Record `_update` into a new graph; nothing runs until the graph is replayed."""
+    def _capture(self, full: bool, index: int) -> None:
+        """Record `_update` of one variant (that of update `index`) into a new graph; nothing
+        runs until the graph is replayed."""
         agent = self.agent
         for optimizer in agent.optimizers().values():
             if not all(group["capturable"] for group in optimizer.param_groups):
                 raise ConfigError("CUDA-graph updates need optimisers built with capturable=True")
             # Gradients allocated inside the capture live in the graph's pool at fixed addresses,
-            # and backward writes them instead of adding to stale ones.
+            # and backward writes them instead of adding to stale ones. Each graph has its own
+            # pool: a gradient the other graph's capture freed is never handed out again.
             optimizer.zero_grad(set_to_none=True)
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.device(self._device):
+            # Registered before capture: each replay advances the generator's offset and so
+            # draws new target-smoothing noise, as the eager update would.
+            graph.register_generator_state(agent.target_noise_rng)
             self._stream.wait_stream(torch.cuda.current_stream())
             with torch.cuda.graph(graph, stream=self._stream):
-                metrics = self._update()
-        self._graph, self._metrics = graph, metrics
+                metrics = self._update(index)
+        self._graphs[full], self._metrics[full] = graph, metrics
         self._bound = self._referents()
         self.captures += 1
 
     def _referents(self) -> tuple[Any, ...]:
         """The objects whose tensors a captured graph reads and writes. Holding them keeps that
-        memory alive; comparing them by identity tells when the graph has gone stale."""
+        memory alive; comparing them by identity tells when the graphs have gone stale."""
         agent = self.agent
         optimizers = agent.optimizers().values()
         return (

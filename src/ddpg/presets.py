@@ -127,6 +127,42 @@ PRESETS: dict[str, dict[str, Any]] = {
             "log_every": 10,  # a line every 10,000 steps on the 1000-step tasks
         },
     },
+    # TD3 (Fujimoto et al. 2018, arXiv:1802.09477) as its authors' code runs it today: sfujim/TD3,
+    # main.py and TD3.py (256-256 networks and lr 3e-4 since the repository's 2019 update; the
+    # paper's table used 400-300 and 1e-3). For any MuJoCo env through --env, as `mujoco`.
+    "td3-mujoco": {
+        "description": "MuJoCo tasks (any, via --env): TD3 with the TD3 paper's code settings.",
+        "values": {
+            "env_id": "HalfCheetah-v5",  # the paper's first task; override with --env
+            "algo": "td3",  # main.py --policy TD3
+            "total_steps": 1_000_000,  # main.py --max_timesteps 1e6
+            "hidden_size": 256,  # TD3.py: Linear(state_dim, 256) in actor and critics
+            "hidden_size_2": 256,  # TD3.py: Linear(256, 256)
+            "batch_norm": False,  # TD3.py has no normalisation layers
+            "activation": "relu",  # TD3.py: F.relu after each hidden layer
+            "final_layer_init": None,  # TD3.py keeps PyTorch's default nn.Linear init
+            "gamma": 0.99,  # main.py --discount 0.99
+            "actor_lr": 3e-4,  # TD3.py: torch.optim.Adam(actor.parameters(), lr=3e-4)
+            "critic_lr": 3e-4,  # TD3.py: torch.optim.Adam(critic.parameters(), lr=3e-4)
+            "weight_decay": 0.0,  # plain Adam
+            "batch_size": 256,  # main.py --batch_size 256
+            "buffer_size": 1_000_000,  # utils.ReplayBuffer(max_size=int(1e6))
+            "tau": 0.005,  # main.py --tau 0.005
+            "noise": "gaussian",  # main.py: N(0, max_action * expl_noise) added to each action
+            "noise_std": 0.1,  # main.py --expl_noise 0.1 (a fraction of max_action)
+            "learning_starts": 25_000,  # main.py --start_timesteps 25e3
+            "updates_per_step": 1.0,  # main.py: policy.train once per env step after start
+            "num_envs": 1,  # one environment, as main.py
+            "policy_delay": 2,  # main.py --policy_freq 2
+            "target_noise": 0.2,  # main.py --policy_noise 0.2 (times max_action: normalised)
+            "target_noise_clip": 0.5,  # main.py --noise_clip 0.5 (likewise)
+            "eval_every": 5_000,  # main.py --eval_freq 5e3
+            "eval_episodes_during": 10,  # eval_policy(eval_episodes=10)
+            "eval_episodes": 10,  # the final evaluation on the same number of episodes
+            "checkpoint_every": 50_000,  # a 1M replay buffer is 170 MiB on disk: not too often
+            "log_every": 10,  # a line every 10,000 steps on the 1000-step tasks
+        },
+    },
     # RL Zoo's DDPG for BipedalWalker-v3 (DLR-RM/rl-baselines3-zoo, hyperparams/ddpg.yml), with
     # Stable-Baselines3's DDPG defaults where the zoo sets nothing. Published: 197 at 1M steps.
     "bipedalwalker": {

@@ -27,7 +27,8 @@ def required_bytes(config: Config, obs_dim: int, act_dim: int) -> tuple[int, int
     actor = (obs_dim + 1) * h1 + (h1 + 1) * h2 + 4 * h2 + (h2 + 1) * act_dim
     critic = (obs_dim + act_dim + 1) * h1 + (h1 + 1) * h2 + h2 + 1
     activations = config.batch_size * (h1 + h2) * 4 * 12  # forward and backward, both nets
-    networks = (actor + critic) * 4 * WEIGHT_COPIES + activations
+    critics = 2 if config.algo == "td3" else 1  # TD3's clipped double Q
+    networks = (actor + critics * critic) * 4 * WEIGHT_COPIES + critics * activations
     networks += config.num_envs * (ENV_BYTES + 4 * (obs_dim + act_dim) * 4)
     return config.buffer_size * transition, networks
 

@@ -1,8 +1,9 @@
 """Saving a run to a checkpoint and restoring it exactly.
 
-A checkpoint holds the `TrainState` whole, the four networks, both optimisers' states, the best
-actor, the replay buffer with its sampler, the noise processes, the warm-up generator, torch's
-RNG and the byte offsets of the metrics files (file layout: ddpg.checkpoints).
+A checkpoint holds the `TrainState` whole, the networks (four, six for TD3), both optimisers'
+states, the best actor, the replay buffer with its sampler, the noise processes, the warm-up
+generator, TD3's target-smoothing generator, torch's RNG and the byte offsets of the metrics
+files (file layout: ddpg.checkpoints).
 
 Environments cannot be serialised, so each training episode k starts from
 `reset(seed=episode_seed(seed, TRAIN_STREAM, k))`; on resume the episode in progress in each
@@ -56,6 +57,7 @@ def write_checkpoint(trainer: Trainer) -> Path:
     values, arrays = trainer.state.to_files()
     arrays.update({f"replay_{k}": v for k, v in trainer.buffer.state_dict().items()})
     arrays["torch_rng"] = torch.get_rng_state().numpy()
+    arrays["target_noise_rng"] = agent.target_noise_rng.get_state().numpy()
     values |= {
         "elapsed_s": trainer.elapsed(),  # this session's time too
         "library_version": __version__,
@@ -98,6 +100,11 @@ def _check_same_run(trainer: Trainer, path: Path, values: dict[str, Any]) -> Non
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"{path}: holds no valid config ({exc})") from None
     current = trainer.config.to_dict()
+    if current["algo"] != saved["algo"]:
+        raise RunDirError(
+            f"{path} is a checkpoint of a {saved['algo']} run; it cannot be resumed as "
+            f"{current['algo']}"
+        )
     changed = [k for k in current if k not in RESUMABLE_FIELDS and current[k] != saved[k]]
     if changed:
         k = changed[0]
@@ -128,6 +135,9 @@ def _restore(
         {k[len("replay_") :]: v for k, v in arrays.items() if k.startswith("replay_")}
     )
     torch.set_rng_state(torch.as_tensor(arrays["torch_rng"], dtype=torch.uint8))
+    if "target_noise_rng" in arrays:  # checkpoints before TD3 have none (and DDPG uses none)
+        rng_state = torch.as_tensor(arrays["target_noise_rng"], dtype=torch.uint8)
+        agent.target_noise_rng.set_state(rng_state)
     trainer.rng.bit_generator.state = values["rng"]
     trainer.log.rewind(values["log_positions"], state.step)
     _replay_episodes(trainer, state)

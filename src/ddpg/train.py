@@ -18,7 +18,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from ddpg.agent import DDPGAgent, UpdateMetrics, resolve_device
+from ddpg.agent import DDPGAgent, UpdateMetrics, episode_means, resolve_device
 from ddpg.buffer import ReplayBuffer
 from ddpg.config import Config
 from ddpg.envs import (
@@ -165,9 +165,10 @@ class Trainer:
         return normalised
 
     def _update(self) -> UpdateMetrics:
+        index = self.state.updates  # TD3's delay is derived from the update count
         if self.graphed is not None:
-            return self.graphed()
-        return self.agent.update(self.buffer.sample(self.config.batch_size))
+            return self.graphed(index)
+        return self.agent.update(self.buffer.sample(self.config.batch_size), index)
 
     def _crossed(self, every: int) -> bool:
         """Whether the last vector step passed a multiple of `every` (0: never)."""
@@ -195,10 +196,9 @@ class Trainer:
         self.buffer.end_episode(i)  # HER relabels within finished episodes
         episode_return, length = s.end_episode(i)
         sums, s.loss_sums = check_losses(s.loss_sums, s.episode, s.step), {}
-        n = max(sums.get("updates", 0.0), 1.0)
         row = {"step": s.step, "episode": s.episode, "return": episode_return, "length": length}
         row |= {"running_avg_100": s.running_return}
-        row |= {key: sums[key] / n if key in sums else None for key in UpdateMetrics._fields}
+        row |= episode_means(sums)
         self.log.episode(row | {"wall_time_s": self.elapsed()}, self.steps_per_second())
         if not self.config.eval_every and len(s.recent_returns) >= MIN_EPISODES_FOR_BEST:
             self._consider_best(row["running_avg_100"])
