@@ -259,6 +259,11 @@ def field_types() -> dict[str, Any]:
     return typing.get_type_hints(Config)
 
 
+def option_name(field: str) -> str:
+    """The command-line spelling of a config field: `actor_lr` is `--actor-lr`."""
+    return "--" + field.replace("_", "-")
+
+
 def parse_value(name: str, text: str) -> Any:
     """Turn the command-line text for field `name` into a typed value (never evaluates code)."""
     hint = field_types()[name]
@@ -282,7 +287,7 @@ def parse_value(name: str, text: str) -> Any:
         return str(text)
     except ValueError:
         kind = getattr(base, "__name__", str(base))
-        raise ConfigError(f"--{name.replace('_', '-')}: expected {kind}, got '{text}'") from None
+        raise ConfigError(f"{option_name(name)}: expected {kind}, got '{text}'") from None
 
 
 def _exact_int(text: str) -> int:

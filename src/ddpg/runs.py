@@ -21,7 +21,7 @@ from ddpg.checkpoints import (
     save_model,
     write_config,
 )
-from ddpg.config import RESUMABLE_FIELDS, Config
+from ddpg.config import RESUMABLE_FIELDS, Config, option_name
 from ddpg.envs import FINAL_EVAL_STREAM, check_env, check_her, make_env
 from ddpg.errors import CheckpointError, RunDirError
 from ddpg.evaluation import evaluate
@@ -106,7 +106,7 @@ def resume_run(
     saved = read_config(run_dir)
     changed = sorted(set(overrides) - set(RESUMABLE_FIELDS))
     if changed:
-        names = ", ".join("--" + name.replace("_", "-") for name in changed)
+        names = ", ".join(option_name(name) for name in changed)
         raise RunDirError(f"{names} cannot be changed when resuming; only budgets can")
     try:
         config = Config.from_dict(saved["config"])
@@ -135,7 +135,7 @@ def _check_budget(trainer: Trainer, overrides: dict[str, Any]) -> None:
         budget = overrides.get(name)
         if budget is not None and budget <= done:
             raise RunDirError(
-                f"--{name.replace('_', '-')} {budget} does not continue the run: it is at "
+                f"{option_name(name)} {budget} does not continue the run: it is at "
                 f"{name.replace('_', ' ')} {done} already"
             )
 

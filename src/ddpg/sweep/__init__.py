@@ -5,5 +5,6 @@
 - `cluster`: starting a local Ray or joining a cluster (temp dir, authentication, address).
 - `driver`: Ray Tune itself: run, resume, interrupt, finish trials that a scheduler stopped.
 
+The command itself (options, validation, creating SWEEP_DIR) is `ddpg.commands.sweep`.
 Only `spec` may be imported without Ray installed.
 """

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from ddpg import __version__
-from ddpg.config import Config, field_names, field_types, parse_value
+from ddpg.config import Config, field_names, field_types, option_name, parse_value
 from ddpg.errors import ConfigError, RunDirError, check_format
 
 SPEC_FILE = "sweep.json"
@@ -333,8 +333,9 @@ def build_spec(
         raise ConfigError("give either --seed or --seeds, not both")
     for name in (*grid, *space):
         if name in fixed:
-            option = "--" + name.replace("_", "-")
-            raise ConfigError(f"{name} is both fixed ({option}) and varied (--grid/--space)")
+            raise ConfigError(
+                f"{name} is both fixed ({option_name(name)}) and varied (--grid/--space)"
+            )
     both = sorted(set(grid) & set(space))
     if both:
         raise ConfigError(f"{both[0]} is in both --grid and --space")

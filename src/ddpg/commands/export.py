@@ -1,0 +1,43 @@
+"""`ddpg export`: a run's policy as ONNX or TorchScript, runnable without this library."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ddpg.commands.options import add_force_option, model_file, path_arg
+
+HELP = "export a run's policy to ONNX or TorchScript"
+DESCRIPTION = (
+    "Write the deterministic policy (observations in, actions in environment units out, "
+    "bounds included) as ONNX or TorchScript, runnable without this library."
+)
+
+
+def add_arguments(export: argparse.ArgumentParser) -> None:
+    export.add_argument("source", type=path_arg, metavar="RUN_DIR|MODEL_FILE")
+    export.add_argument("--format", choices=("onnx", "torchscript"), required=True)
+    export.add_argument(
+        "--model", choices=("best", "final"), default="best", help="with a RUN_DIR (default: best)"
+    )
+    export.add_argument("--out", type=path_arg, help="file (default: beside the model file)")
+    add_force_option(export)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ddpg.export import FORMATS, export_policy
+    from ddpg.outputs import check_output
+    from ddpg.policy import Policy
+
+    source: Path = args.source
+    model = model_file(source, args.model) if source.is_dir() else source
+    suffix = FORMATS[args.format]
+    out = args.out or model.with_name(model.stem.replace("model_", "policy_") + suffix)
+    kind = "ONNX model" if args.format == "onnx" else "TorchScript model"
+    check_output(out, kind, args.force)
+    policy = Policy.load(model)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    print(
+        f"wrote {export_policy(policy, args.format, out)} ({args.format}, {policy.config.env_id})"
+    )
+    return 0
