@@ -15,7 +15,16 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any, NoReturn
 
-from ddpg.config import SEED_LIMIT, Config, field_docs, option_name, parse_value
+from ddpg.config import (
+    INT_LIMIT,
+    MAX_EVAL_EPISODES,
+    SEED_LIMIT,
+    Config,
+    exact_int,
+    field_docs,
+    option_name,
+    parse_value,
+)
 from ddpg.errors import DDPGError
 from ddpg.presets import DEFAULT_PRESET, PRESETS, preset_config
 
@@ -83,11 +92,25 @@ def seed_arg(value: str) -> int:
 
 def positive_int(value: str) -> int:
     try:
-        number = parse_value("total_steps", value)
-    except DDPGError:
-        number = None
-    if number is None or number < 1:
+        number = exact_int(value)
+    except ValueError:
+        number = 0
+    except OverflowError:
+        number = INT_LIMIT
+    if number < 1:
         raise argparse.ArgumentTypeError(f"expected an integer >= 1, got '{value}'")
+    if number >= INT_LIMIT:
+        raise argparse.ArgumentTypeError(f"expected an integer below 2^63, got '{value}'")
+    return number
+
+
+def episode_count(value: str) -> int:
+    """Episodes to play (`evaluate`, `record`): at most what a config's evaluation may have."""
+    number = positive_int(value)
+    if number > MAX_EVAL_EPISODES:
+        raise argparse.ArgumentTypeError(
+            f"expected at most {MAX_EVAL_EPISODES:,} episodes, got '{value}'"
+        )
     return number
 
 

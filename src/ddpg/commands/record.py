@@ -8,6 +8,7 @@ from pathlib import Path
 from ddpg.commands.options import (
     add_force_option,
     add_model_arguments,
+    episode_count,
     model_file,
     path_arg,
     positive_int,
@@ -21,7 +22,7 @@ DESCRIPTION = "Render the deterministic policy headless into a GIF or MP4."
 def add_arguments(record: argparse.ArgumentParser) -> None:
     add_model_arguments(record)
     record.add_argument("--out", type=path_arg, help="video path (default: RUN/agent.gif)")
-    record.add_argument("--episodes", type=positive_int, default=1, help="episodes (default: 1)")
+    record.add_argument("--episodes", type=episode_count, default=1, help="episodes (default: 1)")
     record.add_argument(
         "--frame-skip", type=positive_int, default=2, help="keep every Nth frame (default: 2)"
     )
