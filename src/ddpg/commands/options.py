@@ -114,6 +114,13 @@ def episode_count(value: str) -> int:
     return number
 
 
+def suffix_kind(out: Path, kinds: dict[str, str]) -> str | None:
+    """The kind of output (`kinds`: suffix -> kind) that the suffix of `out` names, in any case;
+    None for another suffix. `plot`, `record` and `export` refuse an --out whose suffix names
+    another kind than the one they write."""
+    return kinds.get(out.suffix.lower())
+
+
 # -- options several commands take ---------------------------------------------------------------
 def add_config_options(parser: argparse.ArgumentParser) -> None:
     """`--env` and one `--field-name VALUE` option per config field, documented by its

@@ -12,6 +12,7 @@ from ddpg.commands.options import (
     model_file,
     path_arg,
     positive_int,
+    suffix_kind,
 )
 from ddpg.errors import RunDirError
 
@@ -34,9 +35,10 @@ def run(args: argparse.Namespace) -> int:
     from ddpg.record import VIDEO_KINDS, record_video
 
     out: Path = args.out or args.run_dir / "agent.gif"
-    if out.suffix.lower() not in VIDEO_KINDS:
+    kind = suffix_kind(out, VIDEO_KINDS)
+    if kind is None:
         raise RunDirError(f"video file must end in .gif or .mp4, got '{out}'")
-    check_output(out, VIDEO_KINDS[out.suffix.lower()], args.force)
+    check_output(out, kind, args.force)
     path, frames, returns = record_video(
         model_file(args.run_dir, args.model),
         out,

@@ -161,8 +161,7 @@ def run_command(args: argparse.Namespace) -> int:
     cluster.require_ray(spec.search)
     cluster.prepare_environment(local=spec.address is None)  # read by Ray when it is imported
     address = cluster.resolve_address(spec.address) if spec.address is not None else None
-    if args.resume is None:
-        _check_envs(spec)
+    _check_envs(spec)  # a resumed plan is checked as a new one is
     from ddpg.sweep.driver import SweepInterrupted, format_summary, run_sweep
 
     with contextlib.ExitStack() as stack:
