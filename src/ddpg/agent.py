@@ -414,15 +414,17 @@ class DDPGAgent:
 
     def load_state_dict(self, contents: CheckpointContents) -> None:
         """Continue from what `state_dict` gave (extra keys, the rest of a checkpoint, are
-        ignored). ValueError, KeyError or RuntimeError if it does not fit this agent."""
+        ignored), copying it: nothing of `contents` is kept. ValueError, KeyError or
+        RuntimeError if it does not fit this agent."""
         tensors, arrays, values = contents
         for name, net in self.networks().items():
             net.load_state_dict(subtree(tensors, name))
         for name, optimizer in self.optimizers().items():
             flat = optimizer_from_files(name, optimizer, tensors, values["optimizers"][name])
             self.load_optimizer_state(name, flat)
-        self.best_actor = subtree(tensors, "best_actor") or None
-        self.best_obs_norm = subtree(tensors, "best_obs_norm") or None
+        best = {k: v.clone() for k, v in subtree(tensors, "best_actor").items()}
+        best_norm = {k: v.clone() for k, v in subtree(tensors, "best_obs_norm").items()}
+        self.best_actor, self.best_obs_norm = best or None, best_norm or None
         self.noise.load_state_dict(values["noise"])
         if "target_noise_rng" in arrays:  # checkpoints before TD3 have none (and DDPG uses none)
             rng_state = torch.as_tensor(arrays["target_noise_rng"], dtype=torch.uint8)
