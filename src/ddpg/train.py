@@ -20,6 +20,7 @@ import torch
 
 from ddpg.agent import DDPGAgent, UpdateMetrics, episode_means, resolve_device
 from ddpg.buffer import ReplayBuffer
+from ddpg.callbacks import Hooks, TrainingEvent
 from ddpg.checkpoints import CheckpointContents
 from ddpg.config import Config
 from ddpg.envs import (
@@ -54,7 +55,8 @@ MIN_EPISODES_FOR_BEST = 10
 
 
 class TrainingInterrupted(Exception):
-    """Training stopped on a signal after writing a checkpoint."""
+    """Training stopped on a signal (or a callback's request: "callback") after writing a
+    checkpoint."""
 
     def __init__(self, signal_name: str, checkpoint: Path | None) -> None:
         super().__init__(signal_name)
@@ -99,6 +101,7 @@ class Trainer:
         self._eval_env: gym.Env | None = None
         self._rendering = False
         self.stop_requested: str | None = None
+        self.hooks = Hooks()  # the callbacks of one DDPG.learn call
         self.restart_clock(self.state)
 
     # -- the loop ----------------------------------------------------------------------------
@@ -205,6 +208,9 @@ class Trainer:
         self.log.episode(row | {"wall_time_s": self.elapsed()}, self.steps_per_second())
         if not self.config.eval_every and len(s.recent_returns) >= MIN_EPISODES_FOR_BEST:
             self._consider_best(row["running_avg_100"])
+        self._notify(
+            TrainingEvent("episode", s.step, s.episode, episode_return, run_dir=self.run_dir)
+        )
 
     def periodic_evaluation(self) -> EvalResult:
         c, s = self.config, self.state
@@ -219,7 +225,24 @@ class Trainer:
         if c.target_return is not None and result.mean >= c.target_return:
             s.target_reached = True
             self.log.line(f"target return {c.target_return} reached at step {s.step}")
+        self._notify(
+            TrainingEvent(
+                "evaluation",
+                s.step,
+                s.episode,
+                mean_return=result.mean,
+                std_return=result.std,
+                success_rate=result.success_rate,
+                run_dir=self.run_dir,
+            )
+        )
         return result
+
+    def _notify(self, event: TrainingEvent) -> None:
+        """Pass `event` to the callbacks; one that returns False (or raises) stops the run after
+        this step, as a signal does."""
+        if self.hooks.callbacks and not self.hooks.call(event):
+            self.stop_requested = self.stop_requested or "callback"
 
     def _consider_best(self, score: float) -> bool:
         if score <= self.state.best_score:
