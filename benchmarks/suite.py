@@ -429,7 +429,7 @@ def by_step(records: list[dict[str, Any]], last: int = 9) -> str:
 
 def plot(records: list[dict[str, Any]], out: Path) -> None:
     """Learning curves per env: the IQM over seeds of each library, with a 95% bootstrap band
-    (ddpg report's learning_curve)."""
+    (ddpg report's learning_curve); a TD3 panel also shows our DDPG's IQM, dashed."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -451,6 +451,10 @@ def plot(records: list[dict[str, Any]], out: Path) -> None:
             n = len(groups[env, lib])
             ax.plot(steps, center, color=color, label=f"{lib} ({n} seeds)")
             ax.fill_between(steps, low, high, color=color, alpha=0.2, linewidth=0)
+        ddpg = groups.get((env.replace(" td3 (", " ("), "ours"), []) if " td3 (" in env else []
+        if (curve := learning_curve(ddpg)) is not None:  # a TD3 panel: our DDPG beside it
+            steps, center, low, high = curve
+            ax.plot(steps, center, color="gray", linestyle="--", label=f"ours DDPG ({len(ddpg)})")
         goal = env.split(" ")[0] in GOAL_PRESETS  # scored by the success rate
         ax.set_title(f"{env}{': success rate' if goal else ''}", fontsize=9)
         ax.set_xlabel("environment steps")
