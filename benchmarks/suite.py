@@ -64,7 +64,7 @@ from runner import Spec, our_config, run_one, run_ours, run_sb3
 from ddpg.config import check_keys, parse_value
 from ddpg.envs import register_robotics
 from ddpg.errors import ConfigError
-from ddpg.report import format_value
+from ddpg.runreader import format_value
 
 DEFAULT_RESULTS = Path(__file__).resolve().parent / "results" / "suite.jsonl"
 QUICK_RESULTS = Path(tempfile.gettempdir()) / "ddpg-suite-quick.jsonl"
@@ -292,7 +292,7 @@ def runs_by_env_and_lib(records: list[dict[str, Any]]) -> dict[tuple[str, str], 
     once (the first)."""
     import numpy as np
 
-    from ddpg.report import Run
+    from ddpg.runreader import Run
 
     firsts: dict[tuple, dict[str, Any]] = {}
     for r in records:

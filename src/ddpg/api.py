@@ -20,14 +20,7 @@ import numpy as np
 import torch
 
 from ddpg.callbacks import Callback, Hooks
-from ddpg.checkpoints import (
-    load_model,
-    model_meta,
-    network_tensors,
-    save_model,
-    subtree,
-    write_config,
-)
+from ddpg.checkpoints import load_model, model_meta, network_tensors, save_model, subtree
 from ddpg.config import Config
 from ddpg.envs import FINAL_EVAL_STREAM, check_env, make_env
 from ddpg.errors import CheckpointError, ConfigError, RunDirError
@@ -35,6 +28,7 @@ from ddpg.evaluation import EvalResult, evaluate
 from ddpg.loggers import Console
 from ddpg.observations import as_flat
 from ddpg.policy import Policy, read_model_meta
+from ddpg.runconfig import write_config
 
 if TYPE_CHECKING:
     from ddpg.agent import DDPGAgent
