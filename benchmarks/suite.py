@@ -439,8 +439,12 @@ def plot(records: list[dict[str, Any]], out: Path) -> None:
 
     groups = runs_by_env_and_lib(records)
     envs = sorted({env for env, _ in groups})
-    fig, axes = plt.subplots(1, len(envs), figsize=(4.2 * len(envs), 3.6), squeeze=False)
-    for ax, env in zip(axes[0], envs, strict=True):
+    cols = min(4, len(envs))  # rows of four panels
+    rows = -(-len(envs) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.6 * rows), squeeze=False)
+    for ax in axes.flat[len(envs) :]:
+        ax.set_visible(False)
+    for ax, env in zip(axes.flat, envs, strict=False):
         colors = iter(("tab:green", "tab:red", "tab:purple", "tab:brown"))  # for variants
         for lib in sorted(lib for e, lib in groups if e == env):
             curve = learning_curve(groups[env, lib])
@@ -460,7 +464,8 @@ def plot(records: list[dict[str, Any]], out: Path) -> None:
         ax.set_xlabel("environment steps")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    axes[0, 0].set_ylabel("evaluation return or success rate (IQM, 95% CI)")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("evaluation return or success rate (IQM, 95% CI)", fontsize=8)
     fig.tight_layout()
     fig.savefig(out, dpi=90)
     plt.close(fig)
