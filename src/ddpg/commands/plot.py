@@ -10,8 +10,9 @@ from ddpg.errors import RunDirError
 
 HELP = "plot learning curves of runs to a PNG"
 DESCRIPTION = (
-    "Plot evaluation and training returns against env steps. Runs of the same config "
-    "(seed aside) are drawn as their mean with a min-max band."
+    "Plot evaluation and training returns against env steps. Runs of one configuration "
+    "(grouped as ddpg report groups them: every config field but the seed and the fields "
+    "that do not change learning) are drawn as their mean with a min-max band."
 )
 IMAGE_KINDS = {".png": "PNG image", ".svg": "SVG image", ".pdf": "PDF document"}
 
@@ -25,9 +26,9 @@ def add_arguments(plot: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ddpg.checkpoints import read_config
     from ddpg.outputs import check_output
     from ddpg.plots import plot_runs
+    from ddpg.runconfig import read_config
 
     for run_dir in args.run_dirs:  # runs first: "not a run directory" says more than the output
         read_config(run_dir)
