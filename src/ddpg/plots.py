@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ddpg.checkpoints import read_config
 from ddpg.errors import RunDirError
+from ddpg.links import read_run_config
 from ddpg.loggers import read_curve
 
 
@@ -27,7 +27,7 @@ class RunCurves:
 
 
 def load_curves(run_dir: Path) -> RunCurves:
-    data = read_config(run_dir)
+    data = read_run_config(run_dir)
     config = dict(data["config"])
     config.pop("seed", None)
     label = data.get("preset") or config.get("env_id", "run")

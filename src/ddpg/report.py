@@ -24,6 +24,7 @@ from ddpg import __version__
 from ddpg.checkpoints import atomic_write_bytes, read_config
 from ddpg.config import Config, field_types
 from ddpg.errors import DDPGError, RunDirError
+from ddpg.links import read_run_config
 from ddpg.loggers import finite_number, read_curve
 from ddpg.stats import BOOTSTRAP_REPS, BOOTSTRAP_SEED, CONFIDENCE, iqm, stratified_bootstrap_ci
 
@@ -127,7 +128,7 @@ def load_run(run_dir: Path, metric: str = "return") -> Run:
     raises RunDirError saying why, one that cannot be read the OSError (a permission, say)."""
     run_dir = Path(run_dir)
     try:
-        data = read_config(run_dir)
+        data = read_run_config(run_dir)
     except DDPGError as exc:
         raise RunDirError(str(exc)) from None
     try:

@@ -26,7 +26,7 @@ def add_arguments(export: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ddpg.export import FORMATS, export_policy
-    from ddpg.outputs import check_output
+    from ddpg.outputs import check_output, check_outside_runs
     from ddpg.policy import Policy
 
     source: Path = args.source
@@ -35,6 +35,7 @@ def run(args: argparse.Namespace) -> int:
     out = args.out or model.with_name(model.stem.replace("model_", "policy_") + suffix)
     kind = "ONNX model" if args.format == "onnx" else "TorchScript model"
     check_output(out, kind, args.force)
+    check_outside_runs(out, own=[model.parent])
     policy = Policy.load(model)
     out.parent.mkdir(parents=True, exist_ok=True)
     print(

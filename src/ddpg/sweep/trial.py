@@ -204,7 +204,7 @@ def _install(checkpoint: Path, folder: Path) -> None:
 
 def _remove_unreported_run(m: Member) -> None:
     """Remove a run that an earlier attempt of this very trial began (same config) but never
-    reported; anything else in its place is refused, never deleted."""
+    reported; anything else in its place, or in it, is refused, never deleted."""
     config_file = m.run_dir / "config.json"
     ours = not config_file.exists()
     if not ours:
@@ -212,10 +212,9 @@ def _remove_unreported_run(m: Member) -> None:
             ours = json.loads(config_file.read_text()).get("config") == m.config.to_dict()
         except (OSError, ValueError):
             ours = False
-    from ddpg.outputs import library_made
+    from ddpg.outputs import foreign_entries
 
-    unexpected = [p.name for p in m.run_dir.iterdir() if not library_made(p.name)]
-    if not ours or unexpected:
+    if not ours or foreign_entries(m.run_dir):  # at any depth, links included
         raise RunDirError(f"{m.run_dir} holds files this sweep did not make; move them away")
     lock = RunLock(m.run_dir)  # refused while another process trains this run
     try:
