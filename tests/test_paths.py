@@ -260,7 +260,7 @@ def test_the_reported_sweep_in_a_run_is_refused_before_it_can_be_lost(work: Path
     """The case reported: `sweep --out RUN/checkpoints/sweep`, then `train --overwrite`."""
     expect_refusal(
         ["sweep", "--preset", "pendulum", "--out", "run/checkpoints/sweep", "--seeds", "0"],
-        "run/checkpoints/sweep is inside the run directory ",
+        "run/checkpoints/sweep is inside the run directory run, which holds only its own files",
         "choose a path outside it",
         root=work,
     )
@@ -297,7 +297,7 @@ def test_no_output_goes_inside_another_run_or_sweep(
     kind = "sweep" if inside == "sweep" else "run"
     expect_refusal(
         argv,
-        f"{target} is inside the {kind} directory {work / inside}, which holds only its own",
+        f"{target} is inside the {kind} directory {inside}, which holds only its own files",
         root=work,
     )
 

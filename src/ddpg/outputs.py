@@ -269,13 +269,23 @@ def check_outside_runs(path: Path, own: Iterable[Path] = ()) -> None:
         mine = {Path(folder).resolve() for folder in own}
     except (OSError, RuntimeError):  # a loop of links: the write says so
         return
-    for folder in target.parents:
+    for depth, folder in enumerate(target.parents):
         kind = "run" if is_run(folder) else "sweep" if is_sweep(folder) else None
         if kind is None:
             continue
         if folder == target.parent and folder in mine:
             return
         raise RunDirError(
-            f"{path} is inside the {kind} directory {folder}, which holds only its own files; "
-            "choose a path outside it"
+            f"{path} is inside the {kind} directory {_as_given(Path(path), depth, folder)}, "
+            "which holds only its own files; choose a path outside it"
         )
+
+
+def _as_given(path: Path, depth: int, folder: Path) -> Path:
+    """`folder` (the real path of the `depth`-th parent of `path`) as the user spelt it, where
+    that spelling leads there."""
+    given = path.parents[depth] if depth < len(path.parents) else None
+    try:
+        return given if given is not None and given.resolve() == folder else folder
+    except (OSError, RuntimeError):
+        return folder
