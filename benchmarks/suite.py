@@ -64,7 +64,7 @@ from runner import Spec, our_config, run_one, run_ours, run_sb3
 from ddpg.config import check_keys, parse_value
 from ddpg.envs import register_robotics
 from ddpg.errors import ConfigError
-from ddpg.report import format_value
+from ddpg.runreader import format_value
 
 DEFAULT_RESULTS = Path(__file__).resolve().parent / "results" / "suite.jsonl"
 QUICK_RESULTS = Path(tempfile.gettempdir()) / "ddpg-suite-quick.jsonl"
@@ -292,7 +292,7 @@ def runs_by_env_and_lib(records: list[dict[str, Any]]) -> dict[tuple[str, str], 
     once (the first)."""
     import numpy as np
 
-    from ddpg.report import Run
+    from ddpg.runreader import Run
 
     firsts: dict[tuple, dict[str, Any]] = {}
     for r in records:
@@ -356,6 +356,38 @@ def summarize(records: list[dict[str, Any]]) -> str:
     return "\n".join(table(header, rows, "lllrrrrr")) + "\n"
 
 
+def algorithms(records: list[dict[str, Any]]) -> str:
+    """Our TD3 against our DDPG, per env and step budget where our suite runs (no variant) of
+    both have at least 2 seeds: each one's IQM final [95% CI] and IQM last-5 mean, with `>`
+    (`<`) where TD3's CI lies entirely above (below) DDPG's."""
+    from ddpg.report import aggregate
+    from ddpg.stats import iqm
+
+    ours = [r for r in records if r["lib"] == "ours" and label(r) == "ours"]
+    by_algo = {
+        a: runs_by_env_and_lib([r for r in ours if algo_of(r) == a]) for a in ("ddpg", "td3")
+    }
+    rows = []
+    for (env, _), ddpg in by_algo["ddpg"].items():
+        name, budget = env.split(" (", 1)
+        td3 = by_algo["td3"].get((f"{name} td3 ({budget}", "ours"), [])
+        if min(len(ddpg), len(td3)) < 2:
+            continue
+        row, stats = [env], []
+        for runs in (ddpg, td3):
+            final = aggregate(runs, "final")
+            stats.append(final)
+            row.append(f"{num(final['iqm'])} [{num(final['ci_low'])}, {num(final['ci_high'])}]")
+        row[2] += mark(stats[1], stats[0])
+        row += [num(iqm([float(r.eval_means[-5:].mean()) for r in runs])) for runs in (ddpg, td3)]
+        rows.append(row)
+    if not rows:
+        return ""
+    header = ["env", "ours DDPG IQM final [95% CI]", "ours TD3 IQM final [95% CI]"]
+    header += ["DDPG IQM last-5 mean", "TD3 IQM last-5 mean"]
+    return "\n".join(table(header, rows, "lrrrr")) + "\n"
+
+
 def mark(ours: dict[str, float], sb3: dict[str, float]) -> str:
     """ " <" where our CI (ci_low, ci_high) lies entirely below SB3's, " >" entirely above."""
     if ours["ci_high"] < sb3["ci_low"]:
@@ -397,7 +429,7 @@ def by_step(records: list[dict[str, Any]], last: int = 9) -> str:
 
 def plot(records: list[dict[str, Any]], out: Path) -> None:
     """Learning curves per env: the IQM over seeds of each library, with a 95% bootstrap band
-    (ddpg report's learning_curve)."""
+    (ddpg report's learning_curve); a TD3 panel also shows our DDPG's IQM, dashed."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -407,8 +439,12 @@ def plot(records: list[dict[str, Any]], out: Path) -> None:
 
     groups = runs_by_env_and_lib(records)
     envs = sorted({env for env, _ in groups})
-    fig, axes = plt.subplots(1, len(envs), figsize=(4.2 * len(envs), 3.6), squeeze=False)
-    for ax, env in zip(axes[0], envs, strict=True):
+    cols = min(4, len(envs))  # rows of four panels
+    rows = -(-len(envs) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.6 * rows), squeeze=False)
+    for ax in axes.flat[len(envs) :]:
+        ax.set_visible(False)
+    for ax, env in zip(axes.flat, envs, strict=False):
         colors = iter(("tab:green", "tab:red", "tab:purple", "tab:brown"))  # for variants
         for lib in sorted(lib for e, lib in groups if e == env):
             curve = learning_curve(groups[env, lib])
@@ -419,12 +455,17 @@ def plot(records: list[dict[str, Any]], out: Path) -> None:
             n = len(groups[env, lib])
             ax.plot(steps, center, color=color, label=f"{lib} ({n} seeds)")
             ax.fill_between(steps, low, high, color=color, alpha=0.2, linewidth=0)
+        ddpg = groups.get((env.replace(" td3 (", " ("), "ours"), []) if " td3 (" in env else []
+        if (curve := learning_curve(ddpg)) is not None:  # a TD3 panel: our DDPG beside it
+            steps, center, low, high = curve
+            ax.plot(steps, center, color="gray", linestyle="--", label=f"ours DDPG ({len(ddpg)})")
         goal = env.split(" ")[0] in GOAL_PRESETS  # scored by the success rate
         ax.set_title(f"{env}{': success rate' if goal else ''}", fontsize=9)
         ax.set_xlabel("environment steps")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    axes[0, 0].set_ylabel("evaluation return or success rate (IQM, 95% CI)")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("evaluation return or success rate (IQM, 95% CI)", fontsize=8)
     fig.tight_layout()
     fig.savefig(out, dpi=90)
     plt.close(fig)
@@ -454,6 +495,9 @@ def main(argv: list[str] | None = None) -> int:
     if comparison:
         print("\nours / SB3 at each of the last evaluations (IQM over seeds; < > as above):\n")
         print(comparison, end="")
+    if versus := algorithms(records):
+        print("\nour TD3 against our DDPG (> where TD3's CI lies entirely above DDPG's):\n")
+        print(versus, end="")
     if args.plot is not None:
         try:
             plot(records, args.plot)

@@ -42,6 +42,11 @@ def pair(batch_norm: bool):
     return eager, filled_buffer(eager, "cuda"), graphed, filled_buffer(graphed, "cuda")
 
 
+def adam_steps(agent) -> set[float]:
+    """The step counts of every optimiser's moments: how many updates moved each network."""
+    return {float(s["step"]) for o in agent.optimizers().values() for s in o.state.values()}
+
+
 def assert_same_learners(eager, graphed, batch_norm: bool) -> None:
     compared = 0
     for name, net in eager.networks().items():
@@ -67,7 +72,7 @@ def test_graphed_update_matches_the_eager_one(batch_norm):
         # Three eager warm-up calls, then the fourth captures and replays.
         assert step.captured == (i >= 3)
     assert step.captures == 1
-    assert eager.updates == graphed_agent.updates == 50
+    assert adam_steps(eager) == adam_steps(graphed_agent) == {50.0}
     # Both drew their indices from their generators in the same way.
     assert torch.equal(eager_buffer.generator.get_state(), graphed_buffer.generator.get_state())
     # Each call's metrics are its own: later replays did not overwrite them.
@@ -122,7 +127,7 @@ def test_restored_optimiser_state_is_recaptured():
         eager.update(eager_buffer.sample(batch_size))
         step()
     assert step.captures == 2
-    assert graphed_agent.updates == eager.updates == 30
+    assert adam_steps(eager) == adam_steps(graphed_agent) == {18.0}
     assert_same_learners(eager, graphed_agent, batch_norm=False)
     # Adam's step counters went on from the restored value.
     for name, optimizer in graphed_agent.optimizers().items():
@@ -142,7 +147,7 @@ def test_invalidate_recaptures_and_keeps_counting():
         eager.update(eager_buffer.sample(batch_size))
         step()
     assert step.captures == 2
-    assert graphed_agent.updates == 12
+    assert adam_steps(eager) == adam_steps(graphed_agent) == {12.0}
     assert_same_learners(eager, graphed_agent, batch_norm=True)
 
 

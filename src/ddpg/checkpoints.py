@@ -1,9 +1,9 @@
-"""Files on disk: run configs, model files and resumable checkpoints.
+"""Files on disk: model files and resumable checkpoints.
 
 Formats: tensors in safetensors, everything else in JSON or NumPy `.npy` arrays. Nothing is ever
-unpickled. Every file is written to a temporary name, flushed to disk and renamed into place, and
-every file carries a SHA-256 that is checked before use, so a truncated, tampered or foreign file
-is refused with a one-line message instead of being half-loaded.
+unpickled. Every file is written atomically (`ddpg.atomic`) and carries a SHA-256 that is checked
+before use, so a truncated, tampered or foreign file is refused with a one-line message instead
+of being half-loaded. A run's config.json is `ddpg.runconfig`'s.
 
 A model file is one `.safetensors` file whose header metadata holds the format, the config and a
 checksum of the tensors. A checkpoint is a directory `checkpoints/step-NNNNNNNNNN/` holding
@@ -13,14 +13,13 @@ the SHA-256 of each of them; a directory without a valid manifest is ignored.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NamedTuple
 
 import numpy as np
 import safetensors
@@ -28,50 +27,17 @@ import safetensors.torch
 import torch
 
 from ddpg import __version__
+from ddpg.atomic import atomic_write_bytes, atomic_write_json, fsync_dir
 from ddpg.errors import CheckpointError, check_format
+
+# RUN_DIR/config.json has a module of its own; its functions stay importable from here.
+from ddpg.runconfig import read_config as read_config
+from ddpg.runconfig import write_config as write_config
 
 MODEL_FORMAT = "ddpg-model"
 CHECKPOINT_FORMAT = "ddpg-checkpoint"
 FORMAT_VERSION = 1
 KEEP_CHECKPOINTS = 2
-
-
-# -- atomic writes ------------------------------------------------------------------------------
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write `data` to `path` so that a crash leaves either the old file or the new one. A
-    failure (or an interrupt) leaves no temporary file; its OSError names `path`."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        if isinstance(exc, OSError):
-            exc.filename, exc.filename2 = str(path), None
-        raise
-    _fsync_dir(path.parent)
-
-
-def atomic_write_json(path: Path, data: Any) -> None:
-    atomic_write_bytes(path, (json.dumps(data, indent=2, allow_nan=False) + "\n").encode())
 
 
 def sha256(data: bytes) -> str:
@@ -144,6 +110,16 @@ def _safetensors_metadata(data: bytes) -> dict[str, str]:
 
 
 # -- checkpoints --------------------------------------------------------------------------------
+class CheckpointContents(NamedTuple):
+    """What a checkpoint holds, as its files hold it: `tensors` (weights.safetensors), `arrays`
+    (one .npy each) and JSON `values` (state.json). The parts of a run give and take their
+    state in this form (`state_dict()` / `load_state_dict()`)."""
+
+    tensors: dict[str, torch.Tensor]
+    arrays: dict[str, np.ndarray]
+    values: dict[str, Any]
+
+
 class _HashingWriter:
     """A write-only binary file that also feeds what it writes to SHA-256. NumPy writes arrays
     to such file-like objects in chunks, so a large array is never copied whole."""
@@ -197,7 +173,7 @@ def save_checkpoint(
         if isinstance(exc, OSError) and exc.filename is not None:  # name the checkpoint, not
             exc.filename, exc.filename2 = str(final), None  # its temporary twin
         raise
-    _fsync_dir(directory)
+    fsync_dir(directory)
     for old in list_checkpoints(directory)[KEEP_CHECKPOINTS:]:
         shutil.rmtree(old, ignore_errors=True)
     return final
@@ -246,9 +222,7 @@ def list_checkpoints(directory: Path) -> list[Path]:
     )
 
 
-def read_checkpoint(
-    path: Path,
-) -> tuple[dict[str, torch.Tensor], dict[str, np.ndarray], dict[str, Any]]:
+def read_checkpoint(path: Path) -> CheckpointContents:
     """Read and verify one checkpoint directory; raise CheckpointError if anything is off."""
     path = Path(path)
     try:
@@ -295,16 +269,12 @@ def read_checkpoint(
         raise CheckpointError(f"{path}: unreadable contents ({exc})") from None
     if not isinstance(state, dict):
         raise CheckpointError(f"{path}: state.json is not an object")
-    return tensors, arrays, state
+    return CheckpointContents(tensors, arrays, state)
 
 
 def latest_checkpoint(
     directory: Path,
-) -> tuple[
-    Path,
-    tuple[dict[str, torch.Tensor], dict[str, np.ndarray], dict[str, Any]],
-    list[tuple[Path, str]],
-]:
+) -> tuple[Path, CheckpointContents, list[tuple[Path, str]]]:
     """The newest checkpoint that verifies, with the newer ones skipped and why."""
     skipped: list[tuple[Path, str]] = []
     for path in list_checkpoints(directory):
@@ -364,32 +334,7 @@ def optimizer_from_files(
     return {"state": state, "param_groups": groups}
 
 
-# -- run directories: config.json and the networks' tensors --------------------------------------
-def write_config(run_dir: Path, config_dict: dict[str, Any], extra: dict[str, Any]) -> None:
-    """RUN_DIR/config.json: the resolved config, the preset it came from, the library version."""
-    atomic_write_json(
-        Path(run_dir) / "config.json",
-        {"config": config_dict, **extra, "library_version": __version__},
-    )
-
-
-def read_config(run_dir: Path) -> dict[str, Any]:
-    """RUN_DIR/config.json as written by `write_config`; CheckpointError if it is not one."""
-    path = Path(run_dir) / "config.json"
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (FileNotFoundError, NotADirectoryError):
-        raise CheckpointError(f"{run_dir} is not a run directory (no config.json)") from None
-    except IsADirectoryError:
-        raise CheckpointError(f"{path} is a directory, not a run config") from None
-    except ValueError:  # not UTF-8, not JSON
-        raise CheckpointError(f"{path} is damaged (not JSON)") from None
-    # Other OSErrors (permission denied, I/O error) are no damage: they propagate as they are.
-    if not isinstance(data, dict) or not isinstance(data.get("config"), dict):
-        raise CheckpointError(f"{path} is not a run config")
-    return data
-
-
+# -- the networks' tensors ----------------------------------------------------------------------
 def network_tensors(networks: dict[str, torch.nn.Module]) -> dict[str, torch.Tensor]:
     """Every network's state dict under one flat namespace: `actor.net.0.weight`, ..."""
     return {

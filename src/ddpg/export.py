@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from ddpg.atomic import replacing
 from ddpg.errors import DDPGError
 from ddpg.policy import Policy
 
@@ -44,17 +44,13 @@ def export_policy(policy: Policy, fmt: str, out: Path) -> Path:
     example = tuple(torch.zeros(2, size) for size in layout.sizes)
     meta = json.dumps(_meta(policy))
     out = Path(out)
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    try:
+    with replacing(out) as tmp:
         if fmt == "torchscript":
             with torch.no_grad():
                 traced = torch.jit.trace(net, example)
             torch.jit.save(traced, str(tmp), _extra_files={f"{META_KEY}.json": meta})
         else:
             _write_onnx(net, example, names, tmp, meta)
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
     return out
 
 

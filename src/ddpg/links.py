@@ -62,9 +62,9 @@ def _links(folder: Path, shown: Path, names: set[str] | None) -> Iterator[tuple[
 
 
 def read_run_config(run_dir: Path) -> dict[str, Any]:
-    """RUN_DIR/config.json (`checkpoints.read_config`), read only once neither it nor anything
+    """RUN_DIR/config.json (`runconfig.read_config`), read only once neither it nor anything
     else in the run is a link out of the run. A folder that is no run is not searched."""
-    from ddpg.checkpoints import read_config
+    from ddpg.runconfig import read_config
 
     check_links(run_dir, RUN, ("config.json",))
     data = read_config(run_dir)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import csv
+import functools
 import math
 import os
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -245,9 +245,9 @@ def _fmt(value: Any) -> Any:
 class Console:
     """What the user sees while a run goes.
 
-    On a terminal: a progress bar redrawn in place (steps, steps/s, recent return, ETA) with
-    periodic lines printed above it. Elsewhere (CI, log files): the periodic lines only. Quiet:
-    nothing.
+    On a terminal: a progress bar redrawn in place (steps, steps/s, recent return, ETA; tqdm
+    draws it, see `_progress_bar_class`) with periodic lines printed above it. Elsewhere (CI,
+    log files): the periodic lines only. Quiet: nothing.
     """
 
     REDRAW_SECONDS = 0.25
@@ -259,16 +259,14 @@ class Console:
         self.stream = stream or sys.stdout
         isatty = getattr(self.stream, "isatty", lambda: False)()
         self.bar = (isatty if bar is None else bar) and not quiet
-        self._last_draw = 0.0
-        self._bar_shown = False
+        self._bar: Any = None  # the tqdm bar, made at the first progress, at the step it gives
 
     def print(self, message: str) -> None:
         if self.quiet:
             return
         with self._closed_stream_goes_quiet():
-            if self._bar_shown:
-                self.stream.write("\r\033[K")
-                self._bar_shown = False
+            if self._bar is not None:
+                self._bar.hide()
             print(message, file=self.stream, flush=True)
 
     @contextmanager
@@ -277,31 +275,167 @@ class Console:
         try:
             yield
         except (BrokenPipeError, ValueError):  # ValueError: the stream object was closed
-            self.quiet, self.bar, self._bar_shown = True, False, False
+            self.quiet, self.bar = True, False
+            if self._bar is not None:
+                self._bar.disable = True  # tqdm writes nothing more, not even when collected
+                self._bar = None
             silence_stdout()
 
     def progress(
         self, step: int, total: int | None, steps_per_s: float, recent_return: float | None
     ) -> None:
-        """Redraw the bar, at most every REDRAW_SECONDS; a no-op without a terminal."""
+        """Move the bar to `step`; it is redrawn at most every REDRAW_SECONDS, and at once
+        after a printed line. A no-op without a terminal. The first call sets where the bar
+        starts (a resumed run's step) and its total (None: an episode budget)."""
         if not self.bar:
             return
-        now = time.monotonic()
-        if now - self._last_draw < self.REDRAW_SECONDS and step != total:
-            return
-        self._last_draw = now
         with self._closed_stream_goes_quiet():
-            line = format_progress(step, total, steps_per_s, recent_return)
-            self.stream.write("\r\033[K" + line)
-            self.stream.flush()
-            self._bar_shown = True
+            if self._bar is None:
+                bar_class = _progress_bar_class()
+                self._bar = bar_class(
+                    self.stream, total, self.REDRAW_SECONDS, step, steps_per_s, recent_return
+                )
+            else:
+                self._bar.show(step, steps_per_s, recent_return)
 
     def close(self) -> None:
-        if self._bar_shown:
+        if self._bar is not None:
             with self._closed_stream_goes_quiet():
-                self.stream.write("\n")
-                self.stream.flush()
-                self._bar_shown = False
+                self._bar.close()
+            self._bar = None
+
+
+# The bar is tqdm's; its fields are the run's own numbers (the step counts with separators, the
+# trainer's steps/s, as the episode lines show them, and the ETA from that rate), so that the bar
+# and the lines above it agree. Without a total (an episode budget) there is no bar or ETA.
+BAR_CHARS = ".#"  # tqdm's charset: the empty cell, then the full one
+BAR_WIDTH = 24
+BAR_FORMAT = (
+    "[{bar:%d}] {percentage:3.0f}%% {steps}/{total_steps} steps | {speed} steps/s"
+    " | avg return {recent} | ETA {left}"
+)
+OPEN_FORMAT = "{steps} steps | {speed} steps/s | avg return {recent}"
+
+
+def _meter_fields(
+    step: int, total: int | None, steps_per_s: float, recent_return: float | None, width: int
+) -> dict[str, Any]:
+    """The arguments of tqdm's `format_meter` for one state of a run."""
+    fields: dict[str, Any] = {
+        "steps": f"{step:,}",
+        "speed": f"{steps_per_s:,.0f}",
+        "recent": "-" if recent_return is None else f"{recent_return:.1f}",
+    }
+    if not total:
+        return {"n": step, "total": None, "bar_format": OPEN_FORMAT, **fields}
+    left = (total - step) / steps_per_s if steps_per_s > 0 else math.inf
+    if math.isfinite(left):
+        minutes, seconds = divmod(int(max(left, 0.0)), 60)
+        hours, minutes = divmod(minutes, 60)
+        eta = f"{hours:02d}:{minutes:02d}:{seconds:02d}"
+    else:
+        eta = "?"
+    return {
+        "n": min(step, total),  # tqdm drops the bar of a count past its total
+        "total": total,
+        "bar_format": BAR_FORMAT % width,
+        **fields,
+        "total_steps": f"{total:,}",
+        "left": eta,
+    }
+
+
+def format_progress(
+    step: int,
+    total: int | None,
+    steps_per_s: float,
+    recent_return: float | None,
+    width: int = BAR_WIDTH,
+) -> str:
+    """The progress bar's text for one state of a run, as the terminal shows it."""
+    from tqdm import tqdm
+
+    fields = _meter_fields(step, total, steps_per_s, recent_return, width)
+    return tqdm.format_meter(elapsed=0, ascii=BAR_CHARS, **fields)
+
+
+@functools.cache
+def _progress_bar_class() -> type[Any]:
+    """`ProgressBar`, made on first use: importing tqdm takes a tenth of a second, which the
+    commands that never draw a bar (report, plot, and any run off a terminal) need not pay."""
+    from tqdm import tqdm
+
+    class ProgressBar(tqdm):  # type: ignore[misc]
+        """tqdm's bar on the console's stream, showing `_meter_fields` (tqdm's documented way
+        to add fields: override `format_dict`). It starts at the step it is made at, so a
+        resumed run's bar starts where the run resumed."""
+
+        monitor_interval = 0  # no monitor thread in a training process
+
+        def __init__(
+            self,
+            stream: TextIO,
+            total: int | None,
+            redraw_s: float,
+            step: int,
+            speed: float,
+            recent: float | None,
+        ) -> None:
+            self.speed, self.recent = speed, recent  # shown by the first draw, in tqdm's __init__
+            self.hidden = False
+            super().__init__(
+                file=stream,
+                total=total or None,
+                initial=step,
+                ascii=BAR_CHARS,
+                mininterval=redraw_s,
+                miniters=1,
+                dynamic_ncols=True,  # cut to the terminal's width: a narrow one does not wrap
+                leave=True,
+                position=0,  # one bar per console; never moved below another's line
+            )
+
+        @property
+        def format_dict(self) -> dict[str, Any]:
+            fields = _meter_fields(int(self.n), self.total, self.speed, self.recent, BAR_WIDTH)
+            state = super().format_dict
+            cols = state["ncols"]
+            if cols is not None and cols <= 0:  # see `display`
+                state["ncols"] = cols = None
+            if cols is not None and self.total:
+                # Narrower than the line: the bar gives up cells first, so the numbers stay
+                # whole (tqdm cuts the line's end to the terminal's width).
+                full = len(self.format_meter(**{**state, **fields, "ncols": None}))
+                width = max(1, BAR_WIDTH - max(0, full - cols))
+                fields["bar_format"] = BAR_FORMAT % width
+            return {**state, **fields}
+
+        def display(self, msg: str | None = None, pos: int | None = None) -> Any:
+            # A terminal that reports no size (a pty nobody sized: 0 rows and 0 columns) gets
+            # the whole line; tqdm would hide the bar, or cut it to nothing.
+            if self.nrows is not None and self.nrows <= 0:
+                self.nrows = None
+            return super().display(msg, pos)
+
+        def show(self, step: int, steps_per_s: float, recent_return: float | None) -> None:
+            self.speed, self.recent = steps_per_s, recent_return
+            if self.hidden:  # a line was printed over it: draw it again at once
+                self.n, self.hidden = step, False
+                self.refresh()
+            else:
+                self.update(step - self.n)
+
+        def close(self) -> None:
+            self.leave = not self.hidden  # its last state stays; one printed over stays away
+            super().close()
+
+        def hide(self) -> None:
+            """Clear the bar's line, for a line to be printed in its place."""
+            if not self.hidden:
+                self.clear()
+                self.hidden = True
+
+    return ProgressBar
 
 
 def silence_stdout() -> None:
@@ -314,22 +448,6 @@ def silence_stdout() -> None:
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (lives as long as the process)
     finally:
         os.close(devnull)
-
-
-def format_progress(
-    step: int, total: int | None, steps_per_s: float, recent_return: float | None, width: int = 24
-) -> str:
-    ret = "-" if recent_return is None else f"{recent_return:.1f}"
-    if not total:
-        return f"{step:,} steps | {steps_per_s:,.0f} steps/s | avg return {ret}"
-    fraction = min(step / total, 1.0)
-    filled = int(width * fraction)
-    left = (total - step) / steps_per_s if steps_per_s > 0 else float("inf")
-    eta = "?" if not math.isfinite(left) else time.strftime("%H:%M:%S", time.gmtime(left))
-    return (
-        f"[{'#' * filled}{'.' * (width - filled)}] {fraction:4.0%} {step:,}/{total:,} steps"
-        f" | {steps_per_s:,.0f} steps/s | avg return {ret} | ETA {eta}"
-    )
 
 
 class TensorBoardLogger:

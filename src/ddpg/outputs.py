@@ -215,7 +215,7 @@ def _writable(folder: Path) -> bool:
 
 def write_output(path: Path, data: bytes) -> None:
     """Write a checked output atomically, creating its folder."""
-    from ddpg.checkpoints import atomic_write_bytes
+    from ddpg.atomic import atomic_write_bytes
 
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(Path(path), data)
@@ -236,8 +236,8 @@ def _needed_by_run(path: Path) -> bool:
 
 def is_run(folder: Path) -> bool:
     """Whether `folder` is a run directory of this library (its config.json is a run config)."""
-    from ddpg.checkpoints import read_config
     from ddpg.errors import CheckpointError
+    from ddpg.runconfig import read_config
 
     try:
         read_config(folder)

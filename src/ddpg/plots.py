@@ -1,49 +1,44 @@
 """Learning curves: evaluation and training returns against env steps, mean and spread across
-runs of the same config."""
+the runs of one configuration (grouped by `ddpg.runreader`, as `ddpg report` groups them)."""
 
 from __future__ import annotations
 
-import json
-import os
+import io
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ddpg.errors import RunDirError
-from ddpg.links import read_run_config
 from ddpg.loggers import read_curve
+from ddpg.outputs import write_output
+from ddpg.runreader import Group, RunRecord, group_runs, read_record
 
 
 @dataclass
-class RunCurves:
-    run_dir: Path
-    label: str
-    group: str
-    eval_steps: np.ndarray
-    eval_means: np.ndarray
+class RunCurves(RunRecord):
+    """A run's periodic evaluations (RunRecord's) and its training returns."""
+
     train_steps: np.ndarray
-    train_running: np.ndarray
+    train_running: np.ndarray  # running average of 100 episodes
+
+    @property
+    def label(self) -> str:
+        return f"{self.preset or self.env_id} ({self.env_id})"
 
 
 def load_curves(run_dir: Path) -> RunCurves:
-    data = read_run_config(run_dir)
-    config = dict(data["config"])
-    config.pop("seed", None)
-    label = data.get("preset") or config.get("env_id", "run")
-    eval_steps, eval_means = read_curve(run_dir / "evaluations.csv", "mean_return")
-    train_steps, train_running = read_curve(run_dir / "metrics.csv", "running_avg_100")
-    if not len(eval_steps) and not len(train_steps):
-        raise RunDirError(f"{run_dir} has no metrics to plot yet")
-    return RunCurves(
-        run_dir=run_dir,
-        label=f"{label} ({config.get('env_id')})",
-        group=json.dumps(config, sort_keys=True),
-        eval_steps=eval_steps,
-        eval_means=eval_means,
-        train_steps=train_steps,
-        train_running=train_running,
-    )
+    record = read_record(Path(run_dir))
+    train_steps, train_running = read_curve(record.run_dir / "metrics.csv", "running_avg_100")
+    if not len(record.eval_steps) and not len(train_steps):
+        raise RunDirError(f"{record.run_dir} has no metrics to plot yet")
+    return RunCurves(**vars(record), train_steps=train_steps, train_running=train_running)
+
+
+def curve_groups(run_dirs: Sequence[Path]) -> list[Group[RunCurves]]:
+    """The runs' curves, grouped by configuration (`ddpg.runreader.group_runs`)."""
+    return group_runs(load_curves(d) for d in run_dirs)
 
 
 def _band(curves: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, ...] | None:
@@ -69,14 +64,12 @@ def plot_runs(run_dirs: list[Path], out: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    runs = [load_curves(Path(d)) for d in run_dirs]
-    groups: dict[str, list[RunCurves]] = {}
-    for run in runs:
-        groups.setdefault(run.group, []).append(run)
+    groups = curve_groups(run_dirs)
     fig, (ax_eval, ax_train) = plt.subplots(1, 2, figsize=(12, 4.5))
-    for color, members in zip(
-        plt.rcParams["axes.prop_cycle"].by_key()["color"], groups.values(), strict=False
+    for color, group in zip(
+        plt.rcParams["axes.prop_cycle"].by_key()["color"], groups, strict=False
     ):
+        members = group.runs
         label = f"{members[0].label}, {len(members)} run{'s' if len(members) > 1 else ''}"
         for ax, pairs in (
             (ax_eval, [(r.eval_steps, r.eval_means) for r in members]),
@@ -98,13 +91,10 @@ def plot_runs(run_dirs: list[Path], out: Path) -> Path:
         if ax.get_legend_handles_labels()[0]:
             ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.stem}.tmp-{os.getpid()}{out.suffix}")
+    buffer = io.BytesIO()
     try:
-        fig.savefig(tmp, dpi=100, format=out.suffix.lstrip(".").lower() or "png")
-        os.replace(tmp, out)
+        fig.savefig(buffer, dpi=100, format=Path(out).suffix.lstrip(".").lower() or "png")
     finally:
         plt.close(fig)
-        tmp.unlink(missing_ok=True)
-    return out
+    write_output(Path(out), buffer.getvalue())
+    return Path(out)

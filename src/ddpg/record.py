@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from ddpg.atomic import replacing
 from ddpg.envs import FINAL_EVAL_STREAM, episode_seed, make_env
 from ddpg.errors import DDPGError
 
@@ -65,8 +66,7 @@ def _mp4_writer() -> object:
 def write_frames(out: Path, frames: list[np.ndarray], fps: int) -> None:
     """Write the frames to `out` (GIF or MP4) atomically, creating its folder."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.stem}.tmp-{os.getpid()}{out.suffix}")
-    try:
+    with replacing(out) as tmp:
         if out.suffix.lower() == ".mp4":
             iio: Any = _mp4_writer()
             # Frames only need even sizes for yuv420p; the default 16-pixel blocks would resize.
@@ -84,6 +84,3 @@ def write_frames(out: Path, frames: list[np.ndarray], fps: int) -> None:
                 duration=duration,
                 loop=0,
             )
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)

@@ -1,8 +1,8 @@
-"""`ddpg report`: read run directories, group them by configuration, aggregate their scores
-over seeds, and write report.md, report.json and report.png.
+"""`ddpg report`: aggregate the scores of runs over seeds, per configuration, and write
+report.md, report.json and report.png.
 
-It only reads files that `ddpg train` wrote (config.json, evaluation.json, evaluations.csv), so
-it works on finished, running and interrupted runs, on any machine, without Ray. The numbers
+The runs are found, read and grouped by `ddpg.runreader` (only files that `ddpg train` wrote, so
+it works on finished, running and interrupted runs, on any machine, without Ray). The numbers
 and their sources are defined in docs/report.md; the statistics live in `ddpg.stats`.
 """
 
@@ -12,280 +12,26 @@ import json
 import math
 import os
 import textwrap
-import typing
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, fields
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ddpg import __version__
-from ddpg.checkpoints import atomic_write_bytes, read_config
-from ddpg.config import Config, field_types
-from ddpg.errors import DDPGError, RunDirError
-from ddpg.links import read_run_config
-from ddpg.loggers import finite_number, read_curve
+from ddpg.atomic import atomic_write_bytes
+from ddpg.errors import RunDirError
+from ddpg.runreader import IGNORED_FIELDS, METRICS, Group, Run, group_runs, load_runs
+from ddpg.runreader import normalized_config as normalized_config  # importable here, as before
 from ddpg.stats import BOOTSTRAP_REPS, BOOTSTRAP_SEED, CONFIDENCE, iqm, stratified_bootstrap_ci
 
-# Fields that change how a run is computed or logged but not what it learns: runs that differ
-# only in these (and the seed) are seeds of one configuration. `--split-by FIELD` keeps one
-# apart. torch_threads, device and update_mode change the floating-point summation order, so
-# such runs are not bit-identical, but they run the same algorithm on the same data.
-IGNORED_FIELDS = (
-    "seed",
-    "log_every",
-    "tensorboard",
-    "checkpoint_every",
-    "render_from",
-    "torch_threads",
-    "device",
-    "update_mode",
-)
 SCORES = ("final", "best")
-# What a run is scored by: its name in ddpg report --metric -> the column of evaluations.csv and
-# the key of evaluation.json's policies (success_rate: where the env reports info["is_success"]).
-METRICS = {"return": "mean_return", "success_rate": "success_rate"}
 METRIC_LABELS = {"return": "mean return", "success_rate": "success rate"}
 REPORT_FILES = ("report.md", "report.json", "report.png")
-RUN_FILES = ("metrics.csv", "evaluations.csv", "evaluation.json", "checkpoints")  # by ddpg train
 GENERATOR = "ddpg report"
 MD_MARKER = "<!-- written by ddpg report, which overwrites this file -->"
 CURVE_REPS = 2_000  # bootstrap replicates per evaluation step of the learning curves
-
-
-# -- reading runs --------------------------------------------------------------------------------
-@dataclass
-class Run:
-    """What the report needs from one run directory."""
-
-    run_dir: Path
-    config: dict[str, Any]  # every Config field, defaults filled in for older runs
-    preset: str | None
-    eval_steps: np.ndarray  # periodic evaluations (evaluations.csv), by step
-    eval_means: np.ndarray
-    finished: bool  # evaluation.json exists: final evaluation done
-    final: float
-    best: float
-    steps: int
-
-    @property
-    def seed(self) -> int:
-        return int(self.config["seed"])
-
-    @property
-    def env_id(self) -> str:
-        return str(self.config["env_id"])
-
-    def score(self, which: str) -> float:
-        return self.final if which == "final" else self.best
-
-    def steps_to(self, threshold: float) -> int | None:
-        """Step of the first periodic evaluation whose mean return reaches `threshold`."""
-        hits = np.flatnonzero(self.eval_means >= threshold)
-        return int(self.eval_steps[hits[0]]) if hits.size else None
-
-
-def _text(path: Path) -> str:
-    try:
-        return path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError:
-        raise RunDirError(f"{path} is not UTF-8 text") from None
-
-
-def _read_final_evaluation(path: Path, key: str) -> tuple[float, float, int]:
-    """Final and best policies' `key` (mean_return, success_rate), and the step count, from
-    evaluation.json."""
-    try:
-        data = json.loads(_text(path))
-    except ValueError:
-        raise RunDirError(f"{path} is damaged (not JSON)") from None
-    try:
-        if key != "mean_return" and key not in data["final"]:
-            raise RunDirError(f"{path} has no {key} (the env reports no info['is_success'])")
-        final = finite_number(path, f"final.{key}", data["final"][key])
-        best = finite_number(path, f"best.{key}", data["best"][key])
-        steps = int(finite_number(path, "steps", data["steps"]))
-    except (KeyError, TypeError):
-        raise RunDirError(f"{path} is not a final evaluation written by ddpg train") from None
-    return final, best, steps
-
-
-def normalized_config(values: dict[str, Any]) -> dict[str, Any]:
-    """Every Config field, validated, with defaults for fields an older run lacks, and an int
-    given for a float field made a float (so 1 and 1.0 are one configuration)."""
-    config = Config.from_dict(values).to_dict()
-    for name, hint in field_types().items():
-        kinds = typing.get_args(hint) or (hint,)
-        value = config[name]
-        if float in kinds and isinstance(value, int) and not isinstance(value, bool):
-            config[name] = float(value)
-    return config
-
-
-def load_run(run_dir: Path, metric: str = "return") -> Run:
-    """Read one run directory, scored by `metric` (a key of METRICS); a damaged or empty one
-    raises RunDirError saying why, one that cannot be read the OSError (a permission, say)."""
-    run_dir = Path(run_dir)
-    try:
-        data = read_run_config(run_dir)
-    except DDPGError as exc:
-        raise RunDirError(str(exc)) from None
-    try:
-        config = normalized_config(data["config"])
-    except DDPGError as exc:
-        raise RunDirError(f"{run_dir / 'config.json'}: {exc}") from None
-    key = METRICS[metric]
-    steps, means = read_curve(run_dir / "evaluations.csv", key, missing_ok=key != "mean_return")
-    finished = (run_dir / "evaluation.json").exists()
-    if finished:
-        final, best, total = _read_final_evaluation(run_dir / "evaluation.json", key)
-    elif steps.size:
-        final, best, total = float(means[-1]), float(means.max()), int(steps[-1])
-    else:
-        raise RunDirError(f"{run_dir} has no evaluations yet")
-    preset = data.get("preset")
-    return Run(
-        run_dir=run_dir,
-        config=config,
-        preset=preset if isinstance(preset, str) else None,
-        eval_steps=steps,
-        eval_means=means,
-        finished=finished,
-        final=final,
-        best=best,
-        steps=total,
-    )
-
-
-def is_run_dir(path: Path) -> bool:
-    """A directory whose config.json is a run config, or a damaged one beside files that only
-    `ddpg train` makes (then the report names the damage). A config.json of another shape with
-    no run files beside it (a sweep's own settings, say) is not a run directory."""
-    if not (path / "config.json").is_file():
-        return False
-    try:
-        read_config(path)
-        return True
-    except OSError:  # a config.json that cannot be read: load_run says why
-        return True
-    except DDPGError:
-        return any((path / name).exists() for name in RUN_FILES)
-
-
-def find_run_dirs(paths: Sequence[Path]) -> list[Path]:
-    """Every run directory among `paths` and below them (a run directory's own subdirectories
-    are not searched; symbolic links are not followed)."""
-    found: dict[Path, Path] = {}
-    for path in map(Path, paths):
-        if not path.exists():
-            raise RunDirError(f"{path} does not exist")
-        if not path.is_dir():
-            raise RunDirError(f"{path} is not a directory")
-        for root, dirs, _ in os.walk(path):
-            if is_run_dir(Path(root)):
-                found.setdefault(Path(root).resolve(), Path(root))
-                dirs.clear()
-            else:
-                dirs.sort()
-    if not found:
-        shown = ", ".join(map(str, paths))
-        raise RunDirError(f"no run directories (with a config.json) in {shown}")
-    return sorted(found.values())
-
-
-def load_runs(
-    paths: Sequence[Path], metric: str = "return"
-) -> tuple[list[Run], list[tuple[Path, str]]]:
-    """The readable runs under `paths`, and (run_dir, reason) for each one skipped. When none is
-    readable: the one run's own error (RunDirError, or the OSError of a permission), or a
-    RunDirError naming the first reason of several."""
-    runs: list[Run] = []
-    errors: list[tuple[Path, RunDirError | OSError]] = []
-    for run_dir in find_run_dirs(paths):
-        try:
-            runs.append(load_run(run_dir, metric))
-        except (RunDirError, OSError) as exc:
-            errors.append((run_dir, exc))
-    if not runs and len(errors) == 1:
-        raise errors[0][1]
-    skipped = [(run_dir, _reason(exc)) for run_dir, exc in errors]
-    if not runs:
-        first = skipped[0][1]
-        raise RunDirError(f"none of {len(skipped)} run directories is readable; first: {first}")
-    return runs, skipped
-
-
-def _reason(exc: RunDirError | OSError) -> str:
-    if isinstance(exc, OSError):  # permission denied and the like, named as such
-        return f"{exc.filename}: {(exc.strerror or str(exc)).lower()}"
-    return str(exc)
-
-
-# -- grouping --------------------------------------------------------------------------------
-def format_value(value: Any) -> str:
-    """A config value as it is written on the command line (`--field VALUE`)."""
-    if value is None:
-        return "none"
-    if isinstance(value, bool):
-        return str(value).lower()
-    return str(value)
-
-
-def _sort_key(value: Any) -> tuple[int, Any]:
-    if value is None:
-        return (0, 0)
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return (1, value)
-    return (2, format_value(value))
-
-
-@dataclass
-class Group:
-    """Runs of one configuration: equal in every field but the seed and IGNORED_FIELDS."""
-
-    config: dict[str, Any]
-    runs: list[Run]
-    overrides: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def name(self) -> str:
-        if self.overrides:
-            return ", ".join(f"{k}={format_value(v)}" for k, v in self.overrides.items())
-        presets = {r.preset for r in self.runs}
-        only = presets.pop() if len(presets) == 1 else None
-        return only or self.config["env_id"]
-
-
-def group_runs(runs: Iterable[Run], split_by: Sequence[str] = ()) -> list[Group]:
-    """Group runs by configuration; name each group by the fields whose values differ between
-    groups, in Config's field order; sort groups by those values."""
-    ignored = set(IGNORED_FIELDS) - set(split_by)
-    groups: dict[str, Group] = {}
-    for run in runs:
-        key_config = {k: v for k, v in run.config.items() if k not in ignored}
-        key = json.dumps(key_config, sort_keys=True)
-        groups.setdefault(key, Group(key_config, [])).runs.append(run)
-    names = [f.name for f in fields(Config)]
-    differing = [
-        n
-        for n in names
-        if n not in ignored and len({json.dumps(g.config[n]) for g in groups.values()}) > 1
-    ]
-    for group in groups.values():
-        group.overrides = {n: group.config[n] for n in differing}
-        group.runs.sort(key=lambda r: (r.seed, str(r.run_dir)))
-    return sorted(
-        groups.values(), key=lambda g: [_sort_key(g.config[n]) for n in differing] + [g.name]
-    )
-
-
-def duplicate_seeds(group: Group) -> list[tuple[int, list[Path]]]:
-    """Seeds that more than one run of the group used (each such run counts as a seed)."""
-    by_seed: dict[int, list[Path]] = {}
-    for run in group.runs:
-        by_seed.setdefault(run.seed, []).append(run.run_dir)
-    return [(s, dirs) for s, dirs in sorted(by_seed.items()) if len(dirs) > 1]
 
 
 # -- statistics ---------------------------------------------------------------------------------
@@ -305,7 +51,7 @@ def aggregate(runs: Sequence[Run], which: str) -> dict[str, float]:
     }
 
 
-def summarize(group: Group, score: str, threshold: float | None) -> dict[str, Any]:
+def summarize(group: Group[Run], score: str, threshold: float | None) -> dict[str, Any]:
     """One configuration's entry of report.json."""
     runs = group.runs
     per_run = []
@@ -371,7 +117,7 @@ def learning_curve(runs: Sequence[Run]) -> tuple[np.ndarray, ...] | None:
 # -- the report ---------------------------------------------------------------------------------
 @dataclass
 class Report:
-    groups: list[Group]
+    groups: list[Group[Run]]
     skipped: list[tuple[Path, str]]
     score: str
     threshold: float | None

@@ -12,14 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from ddpg.agent import resolve_device
-from ddpg.checkpoints import (
-    atomic_write_json,
-    list_checkpoints,
-    model_meta,
-    network_tensors,
-    save_model,
-    write_config,
-)
+from ddpg.atomic import atomic_write_json
+from ddpg.checkpoints import list_checkpoints, model_meta, network_tensors, save_model
 from ddpg.config import RESUMABLE_FIELDS, Config, option_name
 from ddpg.envs import FINAL_EVAL_STREAM, check_env, check_her, make_env
 from ddpg.errors import CheckpointError, RunDirError
@@ -30,6 +24,7 @@ from ddpg.loggers import Console
 from ddpg.outputs import foreign_entries
 from ddpg.policy import Policy
 from ddpg.resources import check_memory
+from ddpg.runconfig import write_config
 from ddpg.train import Trainer
 
 

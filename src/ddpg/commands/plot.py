@@ -10,8 +10,9 @@ from ddpg.errors import RunDirError
 
 HELP = "plot learning curves of runs to a PNG"
 DESCRIPTION = (
-    "Plot evaluation and training returns against env steps. Runs of the same config "
-    "(seed aside) are drawn as their mean with a min-max band."
+    "Plot evaluation and training returns against env steps. Runs of one configuration "
+    "(grouped as ddpg report groups them: every config field but the seed and the fields "
+    "that do not change learning) are drawn as their mean with a min-max band."
 )
 IMAGE_KINDS = {".png": "PNG image", ".svg": "SVG image", ".pdf": "PDF document"}
 

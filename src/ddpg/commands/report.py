@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ddpg.commands.options import path_arg
 from ddpg.errors import ConfigError
+from ddpg.runreader import IGNORED_FIELDS, duplicate_seeds
 
 HELP = "aggregate runs over seeds: a table, report.md, report.json, report.png"
 DESCRIPTION = (
@@ -55,8 +56,7 @@ def add_arguments(report: argparse.ArgumentParser) -> None:
         default=[],
         metavar="FIELD",
         help="also separate configurations by FIELD, one of those ignored by default "
-        "(log_every, tensorboard, checkpoint_every, render_from, torch_threads, device, "
-        "update_mode); repeatable",
+        f"({', '.join(name for name in IGNORED_FIELDS if name != 'seed')}); repeatable",
     )
     report.add_argument(
         "--force", action="store_true", help="replace report files that ddpg report did not write"
@@ -66,7 +66,7 @@ def add_arguments(report: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ddpg.config import check_keys
     from ddpg.outputs import check_outside_runs
-    from ddpg.report import build_report, duplicate_seeds, format_table, write_report
+    from ddpg.report import build_report, format_table, write_report
 
     if args.threshold is not None and not math.isfinite(args.threshold):
         raise ConfigError(f"--threshold must be a finite number, got {args.threshold}")

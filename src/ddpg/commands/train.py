@@ -120,6 +120,7 @@ def _train(
     try:
         trainer.run()
     except interrupted as stop:
+        console.close()  # the progress bar ends on its own line, above the message
         print(
             f"ddpg: stopped by {stop.signal_name} at step {trainer.state.step}; checkpoint "
             f"written to {stop.checkpoint}\nresume with: ddpg train --resume "

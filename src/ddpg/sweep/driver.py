@@ -28,7 +28,7 @@ from typing import Any
 
 from ray import tune
 
-from ddpg.checkpoints import atomic_write_json
+from ddpg.atomic import atomic_write_json
 from ddpg.errors import DDPGError, RunDirError
 from ddpg.loggers import Console
 from ddpg.sweep import cluster

@@ -156,7 +156,7 @@ class SweepSpec:
 
 
 def write_spec(sweep_dir: Path, spec: SweepSpec) -> None:
-    from ddpg.checkpoints import atomic_write_json
+    from ddpg.atomic import atomic_write_json
 
     atomic_write_json(Path(sweep_dir) / SPEC_FILE, spec.to_dict())
 

@@ -228,7 +228,8 @@ class linked_checkpoints:  # noqa: N801 (used as a context manager, like a funct
     are impossible), for Tune to persist; removed afterwards."""
 
     def __init__(self, sweep_dir: Path, trial_name: str, members: list[Member], step: int) -> None:
-        from ddpg.checkpoints import atomic_write_json, list_checkpoints
+        from ddpg.atomic import atomic_write_json
+        from ddpg.checkpoints import list_checkpoints
 
         parent = sweep_dir / TRIALS_DIR
         for stale in parent.glob(f"{REPORT_PREFIX}{trial_name}-*"):
@@ -280,7 +281,8 @@ def record_attempt(
     each run's trial.json, after the attempts before it."""
     import ray
 
-    from ddpg.checkpoints import atomic_write_json, list_checkpoints
+    from ddpg.atomic import atomic_write_json
+    from ddpg.checkpoints import list_checkpoints
 
     for m, attempts in zip(members, history, strict=True):
         newest = list_checkpoints(m.run_dir / "checkpoints") if reported is not None else []
