@@ -352,3 +352,11 @@ def test_sweep_resume_refuses_a_spec_linked_out_of_it(work: Path) -> None:
 def _no_stray_outputs(work: Path) -> Iterator[None]:
     yield
     assert (work / "outside" / "notes.txt").read_text() == "the user's own file\n"
+
+
+def test_api_resume_refuses_a_link_out_of_the_run(work: Path) -> None:
+    move_out(work, f"{NEWEST}/weights.safetensors")
+    before = tree(work)
+    with pytest.raises(RunDirError, match="weights.safetensors is a symbolic link out of the run"):
+        DDPG.resume(work / "run")
+    assert tree(work) == before
