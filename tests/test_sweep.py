@@ -152,9 +152,13 @@ BAD = [
 
 @pytest.mark.parametrize(("args", "message"), BAD, ids=[m[:30] for _, m in BAD])
 def test_bad_input_is_one_line_before_anything_is_made(tmp_path, capsys, args, message):
-    args = [a.replace("PORT", str(free_port())) for a in args]
     out = tmp_path / "sweep"
-    assert main(["sweep", *TINY, *args, "--out", str(out)]) == 2
+    # PORT: bound here and never listened on, so connecting is refused, and no other process
+    # can start listening there meanwhile (a port found free and closed again could be taken).
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        args = [a.replace("PORT", str(unused.getsockname()[1])) for a in args]
+        assert main(["sweep", *TINY, *args, "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("ddpg: error: ") and message in err, err
     assert not out.exists()
