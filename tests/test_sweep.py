@@ -348,7 +348,10 @@ def cluster() -> Iterator[dict]:
     root = Path(tempfile.mkdtemp(prefix="ddpg-rt-", dir="/tmp"))
     value = f"DDPG_SWEEP_TEST={secrets.token_hex(8)}"
     token = secrets.token_hex(32)
-    env = dict(os.environ, RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=token)
+    # Trials at the priority of this test, as a local Ray's are (cluster.prepare_environment):
+    # at Ray's default worker niceness of 15, any other work on the machine starves them and
+    # the tests' deadlines run out.
+    env = dict(os.environ, RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=token, RAY_worker_niceness="0")
     env.update([value.split("=", 1)])
     ray = str(Path(sys.executable).parent / "ray")
     port = next(p for p in iter(free_port, None) if not 10_000 <= p < 20_000)
