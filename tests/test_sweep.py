@@ -581,3 +581,52 @@ def test_ray_temp_dir_avoids_characters_a_shell_would_split(tmp_path: Path) -> N
     with pytest.raises(ClusterError, match="characters that Ray's start-up commands"):
         temp_dir_for(sweep, "/tmp/x y")
     assert temp_dir_for(sweep, "/tmp/ok-dir") == Path("/tmp/ok-dir")
+
+
+HOLD_OPEN = """
+import sys, time
+f = open(sys.argv[1], sys.argv[2])
+print("open", flush=True)
+time.sleep(600)
+"""
+
+
+def test_leftovers_are_found_by_marker_or_by_the_files_they_write(tmp_path: Path) -> None:
+    """What an earlier local Ray left is stopped on resume, found by the marker in its
+    environment or, in the sweep's own temp dir, by a log it writes there: Ray's renamed agents
+    and workers can lose the marker (setproctitle zeroes the start of their environment). A
+    reader of a log (`tail -f`) is not Ray's and is left alone, as is a writer under a
+    --ray-temp-dir (which another Ray may share) that lacks the marker."""
+    from ddpg.sweep.cluster import SWEEP_MARKER, stop_leftovers
+
+    temp = tmp_path / "ray"
+    (temp / "session_1" / "logs").mkdir(parents=True)
+    log = temp / "session_1" / "logs" / "raylet.out"
+    log.write_text("")
+    unmarked = {k: v for k, v in os.environ.items() if k != SWEEP_MARKER}
+
+    def hold(mode: str, env: dict[str, str]) -> subprocess.Popen[str]:
+        proc = subprocess.Popen([sys.executable, "-c", HOLD_OPEN, str(log), mode], env=env,
+                                stdout=subprocess.PIPE, text=True)  # fmt: skip
+        assert proc.stdout is not None and proc.stdout.readline() == "open\n"
+        return proc
+
+    procs = []
+    try:
+        writer, reader = hold("a", unmarked), hold("r", unmarked)
+        procs += [writer, reader]
+        assert stop_leftovers(temp, own_temp_dir=False) == 0  # a --ray-temp-dir: marker only
+        assert writer.poll() is None
+        assert stop_leftovers(temp, own_temp_dir=True) == 1
+        assert writer.wait(timeout=TIMEOUT) == -signal.SIGKILL
+        assert reader.poll() is None
+        marked_one = hold("r", dict(unmarked, **{SWEEP_MARKER: str(temp)}))
+        procs.append(marked_one)
+        assert stop_leftovers(temp, own_temp_dir=False) == 1
+        assert marked_one.wait(timeout=TIMEOUT) == -signal.SIGKILL
+        assert reader.poll() is None
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
