@@ -289,14 +289,18 @@ def ddpg(*args: str | Path) -> list[str]:
     return [sys.executable, "-m", "ddpg.cli", *map(str, args)]
 
 
-def marked(marker: str) -> list[int]:
+def marked(marker: str, *dirs: Path) -> list[int]:
     """PIDs of the processes whose environment holds `marker` (set by the test that started
-    them; every process Ray starts inherits it)."""
+    them; every process Ray starts inherits it) or that hold a file open under one of `dirs`,
+    the test's Ray temp dirs (Ray renames its agents and workers with setproctitle, which zeroes
+    the start of their environment and can erase the marker)."""
+    inside = tuple(f"{d.resolve()}/" for d in dirs)
     pids = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit() and int(entry.name) != os.getpid():
             try:
-                if marker.encode() in (entry / "environ").read_bytes().split(b"\0"):
+                environ = (entry / "environ").read_bytes().split(b"\0")
+                if marker.encode() in environ or (inside and holds_files_under(entry, inside)):
                     state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
                     if state != "Z":
                         pids.append(int(entry.name))
@@ -305,14 +309,22 @@ def marked(marker: str) -> list[int]:
     return pids
 
 
-def stop_marked(marker: str) -> None:
+def holds_files_under(process: Path, inside: tuple[str, ...]) -> bool:
+    for fd in (process / "fd").iterdir():
+        with contextlib.suppress(OSError):  # closed meanwhile
+            if os.readlink(fd).startswith(inside):
+                return True
+    return False
+
+
+def stop_marked(marker: str, *dirs: Path) -> None:
     """Stop every process the test started, by PID: SIGTERM, then SIGKILL what is left."""
     for sig in (signal.SIGTERM, signal.SIGKILL):
-        for pid in marked(marker):
+        for pid in marked(marker, *dirs):
             with contextlib.suppress(OSError):
                 os.kill(pid, sig)
         deadline = time.monotonic() + 10
-        while marked(marker) and time.monotonic() < deadline:
+        while marked(marker, *dirs) and time.monotonic() < deadline:
             time.sleep(0.2)
 
 
@@ -378,7 +390,7 @@ def cluster() -> Iterator[dict]:
         driver_env.pop("RAY_AUTH_MODE", None)
         yield {"address": f"127.0.0.1:{port}", "nodes": nodes, "env": driver_env}
     finally:
-        stop_marked(value)
+        stop_marked(value, root)
         shutil.rmtree(root, ignore_errors=True)
 
 
@@ -513,14 +525,18 @@ def test_local_sweep_survives_ctrl_c_and_a_killed_driver(marker, plain_runs, tmp
     are bit-identical to plain runs."""
     value, env = marker
     sweep = tmp_path / "my sweep"
+    ray_dirs: list[Path] = []
     try:
-        interrupt_kill_resume(sweep, value, env, plain_runs)
+        interrupt_kill_resume(sweep, value, env, plain_runs, ray_dirs)
     finally:  # the short temp dir that SWEEP_DIR/ray links to while the sweep is unfinished
-        if (sweep / "ray").is_symlink():
-            shutil.rmtree((sweep / "ray").resolve(), ignore_errors=True)
+        stop_marked(value, *ray_dirs)
+        for short in ray_dirs:
+            shutil.rmtree(short, ignore_errors=True)
 
 
-def interrupt_kill_resume(sweep: Path, value: str, env: dict[str, str], plain_runs) -> None:
+def interrupt_kill_resume(
+    sweep: Path, value: str, env: dict[str, str], plain_runs, ray_dirs: list[Path]
+) -> None:
     local = [*TINY, *GRID, "--max-concurrent", "2"]
 
     proc = subprocess.Popen(ddpg("sweep", *local, "--out", sweep), env=env, text=True,
@@ -528,14 +544,16 @@ def interrupt_kill_resume(sweep: Path, value: str, env: dict[str, str], plain_ru
     wait_for(lambda: results_seen(sweep) >= 1, "a first report", proc)
     proc.send_signal(signal.SIGINT)
     rc, out, err = finish(proc)
+    ray_dir = sweep / "ray"  # the path is too long for Ray's sockets: a link to a short one
+    short = ray_dir.resolve()
+    if ray_dir.is_symlink():
+        ray_dirs.append(short)
     assert rc == 130, out + err
     assert err.splitlines()[-1] == f"resume with: ddpg sweep --resume {shlex.quote(str(sweep))}"
     assert "Traceback" not in err
-    assert marked(value) == []  # no Ray process left behind
+    assert marked(value, short) == []  # no Ray process left behind
     assert not (sweep / "results.json").exists()
     assert not any((sweep / "trials" / n / "evaluation.json").exists() for n in NAMES)
-    ray_dir = sweep / "ray"  # the path is too long for Ray's sockets: a link to a short one
-    short = ray_dir.resolve()
     assert ray_dir.is_symlink() and len(str(short)) <= 40 and short.is_dir()
 
     proc = subprocess.Popen(ddpg("sweep", "--resume", sweep), env=env, text=True,
@@ -556,7 +574,7 @@ def interrupt_kill_resume(sweep: Path, value: str, env: dict[str, str], plain_ru
         )  # fmt: skip
     )
     assert rc == 0, out + err
-    assert marked(value) == []
+    assert marked(value, short) == []  # the killed driver's agents too, whatever their marker
     # the finished sweep keeps Ray's logs in SWEEP_DIR/ray; the short folder is gone
     assert not ray_dir.is_symlink() and list(ray_dir.glob("session_*/logs/raylet.out"))
     assert not short.exists()
