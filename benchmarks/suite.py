@@ -356,6 +356,38 @@ def summarize(records: list[dict[str, Any]]) -> str:
     return "\n".join(table(header, rows, "lllrrrrr")) + "\n"
 
 
+def algorithms(records: list[dict[str, Any]]) -> str:
+    """Our TD3 against our DDPG, per env and step budget where our suite runs (no variant) of
+    both have at least 2 seeds: each one's IQM final [95% CI] and IQM last-5 mean, with `>`
+    (`<`) where TD3's CI lies entirely above (below) DDPG's."""
+    from ddpg.report import aggregate
+    from ddpg.stats import iqm
+
+    ours = [r for r in records if r["lib"] == "ours" and label(r) == "ours"]
+    by_algo = {
+        a: runs_by_env_and_lib([r for r in ours if algo_of(r) == a]) for a in ("ddpg", "td3")
+    }
+    rows = []
+    for (env, _), ddpg in by_algo["ddpg"].items():
+        name, budget = env.split(" (", 1)
+        td3 = by_algo["td3"].get((f"{name} td3 ({budget}", "ours"), [])
+        if min(len(ddpg), len(td3)) < 2:
+            continue
+        row, stats = [env], []
+        for runs in (ddpg, td3):
+            final = aggregate(runs, "final")
+            stats.append(final)
+            row.append(f"{num(final['iqm'])} [{num(final['ci_low'])}, {num(final['ci_high'])}]")
+        row[2] += mark(stats[1], stats[0])
+        row += [num(iqm([float(r.eval_means[-5:].mean()) for r in runs])) for runs in (ddpg, td3)]
+        rows.append(row)
+    if not rows:
+        return ""
+    header = ["env", "ours DDPG IQM final [95% CI]", "ours TD3 IQM final [95% CI]"]
+    header += ["DDPG IQM last-5 mean", "TD3 IQM last-5 mean"]
+    return "\n".join(table(header, rows, "lrrrr")) + "\n"
+
+
 def mark(ours: dict[str, float], sb3: dict[str, float]) -> str:
     """ " <" where our CI (ci_low, ci_high) lies entirely below SB3's, " >" entirely above."""
     if ours["ci_high"] < sb3["ci_low"]:
@@ -454,6 +486,9 @@ def main(argv: list[str] | None = None) -> int:
     if comparison:
         print("\nours / SB3 at each of the last evaluations (IQM over seeds; < > as above):\n")
         print(comparison, end="")
+    if versus := algorithms(records):
+        print("\nour TD3 against our DDPG (> where TD3's CI lies entirely above DDPG's):\n")
+        print(versus, end="")
     if args.plot is not None:
         try:
             plot(records, args.plot)

@@ -179,6 +179,23 @@ def test_marks_judge_the_ci_and_the_by_step_table_shows_each_evaluation(
     assert suite.by_step(records[-3:]) == ""  # no env with two seeds of each library
 
 
+def test_the_algorithm_table_sets_our_td3_against_our_ddpg(suite: ModuleType) -> None:
+    def record(algo: str, seed: int, final: float, lib: str = "ours") -> dict[str, Any]:
+        return {
+            "lib": lib, "algo": algo, "env": "Hopper-v5", "seed": seed, "steps": 300,
+            "variant": "suite", "curve": [[100, 0.0], [200, final / 2], [300, final]],
+            "final_eval_mean": final, "best_eval_mean": final, "train_cpu_s": 60.0,
+        }  # fmt: skip
+
+    records = [record("ddpg", seed, final) for seed, final in enumerate([1.0, 2.0, 3.0])]
+    records += [record("td3", seed, final) for seed, final in enumerate([7.0, 8.0, 9.0])]
+    records += [record("td3", seed, 0.0, lib="sb3") for seed in range(3)]  # not ours: left out
+    assert suite.algorithms(records).splitlines()[2:] == [
+        "| Hopper-v5 (300 steps) | 2.00 [1.00, 3.00] | 8.00 [7.00, 9.00] > | 1.00 | 4.00 |"
+    ]
+    assert suite.algorithms(records[:4]) == ""  # one TD3 seed: no row
+
+
 @pytest.mark.parametrize("lib", LIBS)
 def test_the_final_evaluation_equals_a_periodic_one_at_that_step(
     suite: ModuleType, lib: str

@@ -17,11 +17,13 @@ _EXPORTS = {
     "Policy": "ddpg.policy",
     "PRESETS": "ddpg.presets",
     "preset_config": "ddpg.presets",
+    "TrainingEvent": "ddpg.callbacks",
 }
 __all__ = [*_EXPORTS, "__version__"]
 
 if TYPE_CHECKING:
     from ddpg.api import DDPG as DDPG
+    from ddpg.callbacks import TrainingEvent as TrainingEvent
     from ddpg.config import Config as Config
     from ddpg.policy import Policy as Policy
     from ddpg.presets import PRESETS as PRESETS

@@ -20,6 +20,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ddpg.buffer import Batch
+from ddpg.checkpoints import (
+    CheckpointContents,
+    network_tensors,
+    optimizer_from_files,
+    optimizer_to_files,
+    subtree,
+)
 from ddpg.config import Config
 from ddpg.envs import EnvInfo
 from ddpg.errors import ConfigError
@@ -236,8 +243,15 @@ class DDPGAgent:
 
     def load_optimizer_state(self, name: str, state: dict[str, Any]) -> None:
         """Load optimiser `name`'s state dict, keeping this agent's options (a checkpoint made
-        on another device brings its own `capturable`)."""
+        on another device brings its own `capturable`). Its tensors are copied: the optimiser
+        steps them in place, and `Optimizer.load_state_dict` would adopt them as they are."""
         optimizer = self.optimizers()[name]
+        state = state | {
+            "state": {
+                pid: {k: v.clone() if isinstance(v, Tensor) else v for k, v in entry.items()}
+                for pid, entry in state["state"].items()
+            }
+        }
         optimizer.load_state_dict(state)
         for group in optimizer.param_groups:
             group["capturable"] = self.optimizer_options()["capturable"]
@@ -377,6 +391,44 @@ class DDPGAgent:
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"actor_optimizer": self.actor_optimizer, "critic_optimizer": self.critic_optimizer}
+
+    def state_dict(self) -> CheckpointContents:
+        """Everything this agent has learned or drawn, as a checkpoint holds it: the networks'
+        tensors (`networks()` names), the optimisers' moments (their tensors under
+        `actor_optimizer.*`/`critic_optimizer.*`, the rest in `values["optimizers"]`), the best
+        actor and its normaliser (`best_actor.*`, `best_obs_norm.*`), the exploration noise
+        (`values["noise"]`) and TD3's target-smoothing generator (`target_noise_rng`). The
+        tensors are the live ones, as `nn.Module.state_dict` gives them: save or load them
+        before this agent learns on."""
+        tensors = network_tensors(self.networks())
+        optimizers = {}
+        for name, optimizer in self.optimizers().items():
+            flat, optimizers[name] = optimizer_to_files(name, optimizer)
+            tensors.update(flat)
+        best = {"best_actor": self.best_actor, "best_obs_norm": self.best_obs_norm}
+        for prefix, kept in best.items():
+            tensors.update({f"{prefix}.{k}": v for k, v in (kept or {}).items()})
+        arrays = {"target_noise_rng": self.target_noise_rng.get_state().numpy()}
+        values = {"optimizers": optimizers, "noise": self.noise.state_dict()}
+        return CheckpointContents(tensors, arrays, values)
+
+    def load_state_dict(self, contents: CheckpointContents) -> None:
+        """Continue from what `state_dict` gave (extra keys, the rest of a checkpoint, are
+        ignored), copying it: nothing of `contents` is kept. ValueError, KeyError or
+        RuntimeError if it does not fit this agent."""
+        tensors, arrays, values = contents
+        for name, net in self.networks().items():
+            net.load_state_dict(subtree(tensors, name))
+        for name, optimizer in self.optimizers().items():
+            flat = optimizer_from_files(name, optimizer, tensors, values["optimizers"][name])
+            self.load_optimizer_state(name, flat)
+        best = {k: v.clone() for k, v in subtree(tensors, "best_actor").items()}
+        best_norm = {k: v.clone() for k, v in subtree(tensors, "best_obs_norm").items()}
+        self.best_actor, self.best_obs_norm = best or None, best_norm or None
+        self.noise.load_state_dict(values["noise"])
+        if "target_noise_rng" in arrays:  # checkpoints before TD3 have none (and DDPG uses none)
+            rng_state = torch.as_tensor(arrays["target_noise_rng"], dtype=torch.uint8)
+            self.target_noise_rng.set_state(rng_state)
 
     def non_finite_weights(self) -> str | None:
         """Name of the first network holding a NaN or inf, or None."""

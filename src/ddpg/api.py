@@ -6,6 +6,11 @@ optimisers) is built only when the model learns or explores.
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
+import warnings
+from collections.abc import Iterator, Sequence
 from numbers import Integral
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -14,7 +19,15 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from ddpg.checkpoints import load_model, model_meta, network_tensors, save_model, subtree
+from ddpg.callbacks import Callback, Hooks
+from ddpg.checkpoints import (
+    load_model,
+    model_meta,
+    network_tensors,
+    save_model,
+    subtree,
+    write_config,
+)
 from ddpg.config import Config
 from ddpg.envs import FINAL_EVAL_STREAM, check_env, make_env
 from ddpg.errors import CheckpointError, ConfigError, RunDirError
@@ -40,6 +53,8 @@ class DDPG:
     >>> model.learn(15_000)
     >>> action = model.predict(obs)                          # deterministic by default
     >>> model.save("pendulum.safetensors"); DDPG.load("pendulum.safetensors")
+    >>> DDPG("Pendulum-v1", run_dir="runs/p").learn(15_000, callback=print)  # a run directory
+    >>> DDPG.resume("runs/p").learn(5_000)                 # continued exactly, in a new process
     """
 
     def __init__(
@@ -86,6 +101,8 @@ class DDPG:
 
             console = Console(quiet=not self._verbose)
             self._trainer = Trainer(self._config, self._run_dir, env=self._env, console=console)
+            if self._run_dir is not None:  # resumable, as a run of `ddpg train`
+                write_config(Path(self._run_dir), self._config.to_dict(), {"preset": None})
             if self._loaded is not None:
                 for name, net in self._trainer.agent.networks().items():
                     try:
@@ -117,14 +134,44 @@ class DDPG:
         return self._trainer.state.step if self._trainer is not None else 0
 
     # -- using it ---------------------------------------------------------------------------------
-    def learn(self, total_steps: int) -> DDPG:
-        """Train for `total_steps` more environment steps."""
+    def learn(
+        self, total_steps: int, callback: Callback | Sequence[Callback] | None = None
+    ) -> DDPG:
+        """Train for `total_steps` more environment steps.
+
+        `callback`: a callable, or a list of them, called with a `ddpg.TrainingEvent` after every
+        finished episode and every periodic evaluation. One that returns False stops the run
+        after that step, as Ctrl-C does; one that raises stops it the same way, and its exception
+        is then re-raised here. With a run directory, learn ends as `ddpg train` does however it
+        ends: a checkpoint, model_final/model_best.safetensors and evaluation.json (the run can
+        be continued with `DDPG.resume`); after Ctrl-C, KeyboardInterrupt is raised then.
+        """
+        from ddpg.runs import finish_run
+        from ddpg.train import TrainingInterrupted
+
         if isinstance(total_steps, bool) or not isinstance(total_steps, Integral):
             raise TypeError(f"learn() needs an int number of steps, got {total_steps!r}")
         if total_steps < 1:
             raise ValueError(f"learn() needs total_steps >= 1, got {total_steps}")
+        hooks = Hooks.of(callback)
         trainer = self._trainer_now()
-        trainer.run(max_steps=trainer.state.step + int(total_steps))
+        trainer.hooks = hooks  # for this call only
+        try:
+            with _ctrl_c_requests_stop(trainer):
+                trainer.run(max_steps=trainer.state.step + int(total_steps))
+        except TrainingInterrupted:
+            pass  # a callback's or Ctrl-C's stop: the checkpoint is written
+        finally:
+            stopped, trainer.stop_requested, trainer.hooks = trainer.stop_requested, None, Hooks()
+        if self._run_dir is not None:
+            # The final evaluation builds a policy, whose initialisation draws from torch's RNG:
+            # it is put back, so that learning in several calls is learning in one.
+            with torch.random.fork_rng(devices=[]):
+                finish_run(trainer)
+        if hooks.error is not None:
+            raise hooks.error
+        if stopped == "SIGINT":
+            raise KeyboardInterrupt
         return self
 
     def predict(self, obs: Any, deterministic: bool = True) -> np.ndarray:
@@ -201,11 +248,65 @@ class DDPG:
                 or not np.array_equal(info.action_high, high)
             ):
                 raise CheckpointError(f"{path} was trained on spaces that differ from this env")
-        model = cls.__new__(cls)
-        model._config, model._run_dir, model._verbose, model._env = config, None, False, env
-        model._trainer, model._loaded, model._own_eval_env = None, tensors, None
+        model = cls._around(config, env=env)
+        model._loaded = tensors
         model._policy = Policy.from_tensors(config, layout, low, high, tensors)
         return model
+
+    @classmethod
+    def resume(cls, run_dir: str | Path, verbose: bool = False) -> DDPG:
+        """The run in `run_dir` (of `learn` with a run_dir, or of `ddpg train`) restored from
+        its newest valid checkpoint: `learn` goes on exactly as if it had never stopped. A
+        damaged newer checkpoint is set aside with a warning. The run directory is locked while
+        a model holds it, so resume a stopped model's run in a new process (or after
+        `model.trainer.close()`)."""
+        from ddpg.runs import resume_run
+
+        run_dir = Path(run_dir)
+        trainer, _, skipped = resume_run(run_dir, {}, Console(quiet=not verbose))
+        for reason in skipped:
+            warnings.warn(f"skipped a damaged checkpoint: {reason}", stacklevel=2)
+        model = cls._around(trainer.config, run_dir=run_dir, verbose=verbose)
+        model._trainer, model._policy = trainer, trainer.policy
+        return model
+
+    @classmethod
+    def _around(
+        cls,
+        config: Config,
+        run_dir: Path | None = None,
+        verbose: bool = False,
+        env: gym.Env | None = None,
+    ) -> DDPG:
+        """A model of `config` with nothing built yet (`load` and `resume` fill it in)."""
+        model = cls.__new__(cls)
+        model._config, model._run_dir, model._verbose, model._env = config, run_dir, verbose, env
+        model._trainer, model._loaded, model._policy, model._own_eval_env = None, None, None, None
+        return model
+
+
+@contextlib.contextmanager
+def _ctrl_c_requests_stop(trainer: Trainer) -> Iterator[None]:
+    """While `trainer` runs, Ctrl-C asks it to stop after the current step, as a callback's
+    False does (a second Ctrl-C stops at once). Only where Ctrl-C would raise KeyboardInterrupt:
+    in the main thread, and unless the program handles SIGINT itself."""
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+    ):
+        yield
+        return
+
+    def request_stop(_signum: int, _frame: Any) -> None:
+        if trainer.stop_requested is not None:
+            raise KeyboardInterrupt
+        trainer.stop_requested = "SIGINT"
+
+    previous = signal.signal(signal.SIGINT, request_stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _check_env_arg(env: Any, where: str) -> None:

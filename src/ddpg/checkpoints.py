@@ -20,7 +20,7 @@ import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NamedTuple
 
 import numpy as np
 import safetensors
@@ -144,6 +144,16 @@ def _safetensors_metadata(data: bytes) -> dict[str, str]:
 
 
 # -- checkpoints --------------------------------------------------------------------------------
+class CheckpointContents(NamedTuple):
+    """What a checkpoint holds, as its files hold it: `tensors` (weights.safetensors), `arrays`
+    (one .npy each) and JSON `values` (state.json). The parts of a run give and take their
+    state in this form (`state_dict()` / `load_state_dict()`)."""
+
+    tensors: dict[str, torch.Tensor]
+    arrays: dict[str, np.ndarray]
+    values: dict[str, Any]
+
+
 class _HashingWriter:
     """A write-only binary file that also feeds what it writes to SHA-256. NumPy writes arrays
     to such file-like objects in chunks, so a large array is never copied whole."""
@@ -246,9 +256,7 @@ def list_checkpoints(directory: Path) -> list[Path]:
     )
 
 
-def read_checkpoint(
-    path: Path,
-) -> tuple[dict[str, torch.Tensor], dict[str, np.ndarray], dict[str, Any]]:
+def read_checkpoint(path: Path) -> CheckpointContents:
     """Read and verify one checkpoint directory; raise CheckpointError if anything is off."""
     path = Path(path)
     try:
@@ -295,16 +303,12 @@ def read_checkpoint(
         raise CheckpointError(f"{path}: unreadable contents ({exc})") from None
     if not isinstance(state, dict):
         raise CheckpointError(f"{path}: state.json is not an object")
-    return tensors, arrays, state
+    return CheckpointContents(tensors, arrays, state)
 
 
 def latest_checkpoint(
     directory: Path,
-) -> tuple[
-    Path,
-    tuple[dict[str, torch.Tensor], dict[str, np.ndarray], dict[str, Any]],
-    list[tuple[Path, str]],
-]:
+) -> tuple[Path, CheckpointContents, list[tuple[Path, str]]]:
     """The newest checkpoint that verifies, with the newer ones skipped and why."""
     skipped: list[tuple[Path, str]] = []
     for path in list_checkpoints(directory):

@@ -177,8 +177,8 @@ class TrainState:
                 raise TypeError(f"{f.name} is {value!r}")
             setattr(s, f.name, value)
         # Checkpoints of earlier versions had no episode arrays when no episode was in progress.
-        obs = arrays.get("episode_obs", s.obs)
-        s.obs = np.asarray(obs, dtype=np.float32).reshape(num_envs, obs_dim)
+        obs = arrays.get("episode_obs", s.obs)  # copied: the loop writes into it on resets
+        s.obs = np.array(obs, dtype=np.float32).reshape(num_envs, obs_dim)
         lengths = [int(n) for n in values["episode_lengths"]]
         actions = arrays.get("episode_actions", np.zeros((0, act_dim), dtype=np.float32))
         actions = np.asarray(actions, dtype=np.float32).reshape(-1, act_dim)

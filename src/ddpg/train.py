@@ -5,7 +5,7 @@ automatic reset is disabled: the loop resets a finished environment itself, afte
 transition with the true final observation and `terminated` (a time-limit cut still bootstraps).
 Training episodes are numbered in the order they start, and episode k starts from
 `reset(seed=episode_seed(seed, TRAIN_STREAM, k))`, which is what lets a checkpoint rebuild an
-episode in progress (ddpg.resume).
+episode in progress (`Trainer.load_state_dict`).
 """
 
 from __future__ import annotations
@@ -20,17 +20,21 @@ import torch
 
 from ddpg.agent import DDPGAgent, UpdateMetrics, episode_means, resolve_device
 from ddpg.buffer import ReplayBuffer
+from ddpg.callbacks import Hooks, TrainingEvent
+from ddpg.checkpoints import CheckpointContents
 from ddpg.config import Config
 from ddpg.envs import (
     PERIODIC_EVAL_STREAM,
+    TRAIN_STREAM,
     EnvInfo,
     check_env,
     check_her,
+    episode_seed,
     goal_functions,
     make_env,
     vector_env,
 )
-from ddpg.errors import ConfigError, EnvError
+from ddpg.errors import CheckpointError, ConfigError, EnvError, NonFiniteError
 from ddpg.evaluation import EvalResult, evaluate
 from ddpg.guards import action_error, check_losses, check_reset, check_transition
 from ddpg.her import HerReplayBuffer
@@ -51,7 +55,8 @@ MIN_EPISODES_FOR_BEST = 10
 
 
 class TrainingInterrupted(Exception):
-    """Training stopped on a signal after writing a checkpoint."""
+    """Training stopped on a signal (or a callback's request: "callback") after writing a
+    checkpoint."""
 
     def __init__(self, signal_name: str, checkpoint: Path | None) -> None:
         super().__init__(signal_name)
@@ -96,6 +101,7 @@ class Trainer:
         self._eval_env: gym.Env | None = None
         self._rendering = False
         self.stop_requested: str | None = None
+        self.hooks = Hooks()  # the callbacks of one DDPG.learn call
         self.restart_clock(self.state)
 
     # -- the loop ----------------------------------------------------------------------------
@@ -202,6 +208,9 @@ class Trainer:
         self.log.episode(row | {"wall_time_s": self.elapsed()}, self.steps_per_second())
         if not self.config.eval_every and len(s.recent_returns) >= MIN_EPISODES_FOR_BEST:
             self._consider_best(row["running_avg_100"])
+        self._notify(
+            TrainingEvent("episode", s.step, s.episode, episode_return, run_dir=self.run_dir)
+        )
 
     def periodic_evaluation(self) -> EvalResult:
         c, s = self.config, self.state
@@ -216,7 +225,24 @@ class Trainer:
         if c.target_return is not None and result.mean >= c.target_return:
             s.target_reached = True
             self.log.line(f"target return {c.target_return} reached at step {s.step}")
+        self._notify(
+            TrainingEvent(
+                "evaluation",
+                s.step,
+                s.episode,
+                mean_return=result.mean,
+                std_return=result.std,
+                success_rate=result.success_rate,
+                run_dir=self.run_dir,
+            )
+        )
         return result
+
+    def _notify(self, event: TrainingEvent) -> None:
+        """Pass `event` to the callbacks; one that returns False (or raises) stops the run after
+        this step, as a signal does."""
+        if self.hooks.callbacks and not self.hooks.call(event):
+            self.stop_requested = self.stop_requested or "callback"
 
     def _consider_best(self, score: float) -> bool:
         if score <= self.state.best_score:
@@ -250,11 +276,73 @@ class Trainer:
         return self.state.step / max(self.elapsed(), 1e-9)
 
     def save_checkpoint(self) -> Path | None:
-        return write_checkpoint(self) if self.run_dir is not None else None
+        """Checkpoint the run into RUN_DIR/checkpoints/step-N/ (None without a run directory);
+        weights gone non-finite are refused, and the last checkpoint is kept."""
+        if self.run_dir is None:
+            return None
+        bad = self.agent.non_finite_weights()
+        if bad is not None:
+            raise NonFiniteError(f"weights became non-finite ({bad}); the last checkpoint is kept")
+        return write_checkpoint(self.run_dir, self.config, self.state_dict())
 
     def restore(self) -> tuple[Path, list[str]]:
         """Load the newest valid checkpoint of this run; return it and the ones skipped."""
-        return restore_checkpoint(self)
+        assert self.run_dir is not None
+        return restore_checkpoint(self.run_dir, self.config, self.load_state_dict)
+
+    def state_dict(self) -> CheckpointContents:
+        """The whole run, as a checkpoint holds it: each part's own state (the agent's, the
+        `TrainState`, the replay buffer's under `replay_*`), and what the Trainer itself holds:
+        torch's RNG, the warm-up generator, the log files' positions and the training time of
+        every session so far. Tensors and arrays may be the parts' live storage: save or load
+        them before training goes on."""
+        agent = self.agent.state_dict()
+        values, arrays = self.state.to_files()
+        arrays |= {f"replay_{k}": v for k, v in self.buffer.state_dict().items()}
+        arrays |= {"torch_rng": torch.get_rng_state().numpy()} | agent.arrays
+        values |= {"elapsed_s": self.elapsed()} | agent.values  # this session's time too
+        values |= {"rng": self.rng.bit_generator.state, "log_positions": self.log.positions()}
+        return CheckpointContents(agent.tensors, arrays, values)
+
+    def load_state_dict(self, contents: CheckpointContents) -> None:
+        """Continue from what `state_dict` gave: every part loads its own, the episodes in
+        progress are replayed into the environments, the clock goes on from the saved time and
+        a captured CUDA graph is recaptured. ValueError, KeyError or TypeError if `contents`
+        do not fit this run; CheckpointError if an episode does not replay identically."""
+        c, info = self.config, self.info
+        _, arrays, values = contents
+        state = TrainState.from_files(values, arrays, c.num_envs, info.obs_dim, info.act_dim)
+        self.agent.load_state_dict(contents)
+        self.buffer.load_state_dict(
+            {k[len("replay_") :]: v for k, v in arrays.items() if k.startswith("replay_")}
+        )
+        torch.set_rng_state(torch.as_tensor(arrays["torch_rng"], dtype=torch.uint8))
+        self.rng.bit_generator.state = values["rng"]
+        self.log.rewind(values["log_positions"], state.step)
+        self._replay_episodes(state)
+        self.restart_clock(state)
+        if self.graphed is not None:
+            self.graphed.invalidate()  # the optimisers' state tensors were replaced
+
+    def _replay_episodes(self, state: TrainState) -> None:
+        """Rebuild each environment's episode in progress: reset the environment with the
+        episode's seed and replay its actions, checking that it ends where it was."""
+        if not state.in_episode.any():
+            return
+        # A first reset of every environment readies the vector env for partial resets later;
+        # each episode still starts from its own seed below or when the loop starts it.
+        self.env.reset()
+        for i in np.flatnonzero(state.in_episode):
+            env = self.env.envs[i]
+            seed = episode_seed(self.config.seed, TRAIN_STREAM, int(state.episode_ids[i]))
+            replayed, _ = env.reset(seed=seed)
+            for action in state.episode_actions[i]:
+                replayed, *_ = env.step(action)
+            if not np.array_equal(np.asarray(replayed, dtype=np.float32), state.obs[i]):
+                raise CheckpointError(
+                    "the environment did not replay the interrupted episode identically "
+                    "(non-deterministic environment); cannot resume mid-episode"
+                )
 
     def close(self) -> None:
         for env in (self.env, self._eval_env):
