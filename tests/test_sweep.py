@@ -152,9 +152,13 @@ BAD = [
 
 @pytest.mark.parametrize(("args", "message"), BAD, ids=[m[:30] for _, m in BAD])
 def test_bad_input_is_one_line_before_anything_is_made(tmp_path, capsys, args, message):
-    args = [a.replace("PORT", str(free_port())) for a in args]
     out = tmp_path / "sweep"
-    assert main(["sweep", *TINY, *args, "--out", str(out)]) == 2
+    # PORT: bound here and never listened on, so connecting is refused, and no other process
+    # can start listening there meanwhile (a port found free and closed again could be taken).
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        args = [a.replace("PORT", str(unused.getsockname()[1])) for a in args]
+        assert main(["sweep", *TINY, *args, "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("ddpg: error: ") and message in err, err
     assert not out.exists()
@@ -285,14 +289,18 @@ def ddpg(*args: str | Path) -> list[str]:
     return [sys.executable, "-m", "ddpg.cli", *map(str, args)]
 
 
-def marked(marker: str) -> list[int]:
+def marked(marker: str, *dirs: Path) -> list[int]:
     """PIDs of the processes whose environment holds `marker` (set by the test that started
-    them; every process Ray starts inherits it)."""
+    them; every process Ray starts inherits it) or that hold a file open under one of `dirs`,
+    the test's Ray temp dirs (Ray renames its agents and workers with setproctitle, which zeroes
+    the start of their environment and can erase the marker)."""
+    inside = tuple(f"{d.resolve()}/" for d in dirs)
     pids = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit() and int(entry.name) != os.getpid():
             try:
-                if marker.encode() in (entry / "environ").read_bytes().split(b"\0"):
+                environ = (entry / "environ").read_bytes().split(b"\0")
+                if marker.encode() in environ or (inside and holds_files_under(entry, inside)):
                     state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
                     if state != "Z":
                         pids.append(int(entry.name))
@@ -301,14 +309,22 @@ def marked(marker: str) -> list[int]:
     return pids
 
 
-def stop_marked(marker: str) -> None:
+def holds_files_under(process: Path, inside: tuple[str, ...]) -> bool:
+    for fd in (process / "fd").iterdir():
+        with contextlib.suppress(OSError):  # closed meanwhile
+            if os.readlink(fd).startswith(inside):
+                return True
+    return False
+
+
+def stop_marked(marker: str, *dirs: Path) -> None:
     """Stop every process the test started, by PID: SIGTERM, then SIGKILL what is left."""
     for sig in (signal.SIGTERM, signal.SIGKILL):
-        for pid in marked(marker):
+        for pid in marked(marker, *dirs):
             with contextlib.suppress(OSError):
                 os.kill(pid, sig)
         deadline = time.monotonic() + 10
-        while marked(marker) and time.monotonic() < deadline:
+        while marked(marker, *dirs) and time.monotonic() < deadline:
             time.sleep(0.2)
 
 
@@ -344,7 +360,10 @@ def cluster() -> Iterator[dict]:
     root = Path(tempfile.mkdtemp(prefix="ddpg-rt-", dir="/tmp"))
     value = f"DDPG_SWEEP_TEST={secrets.token_hex(8)}"
     token = secrets.token_hex(32)
-    env = dict(os.environ, RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=token)
+    # Trials at the priority of this test, as a local Ray's are (cluster.prepare_environment):
+    # at Ray's default worker niceness of 15, any other work on the machine starves them and
+    # the tests' deadlines run out.
+    env = dict(os.environ, RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=token, RAY_worker_niceness="0")
     env.update([value.split("=", 1)])
     ray = str(Path(sys.executable).parent / "ray")
     port = next(p for p in iter(free_port, None) if not 10_000 <= p < 20_000)
@@ -371,7 +390,7 @@ def cluster() -> Iterator[dict]:
         driver_env.pop("RAY_AUTH_MODE", None)
         yield {"address": f"127.0.0.1:{port}", "nodes": nodes, "env": driver_env}
     finally:
-        stop_marked(value)
+        stop_marked(value, root)
         shutil.rmtree(root, ignore_errors=True)
 
 
@@ -506,14 +525,18 @@ def test_local_sweep_survives_ctrl_c_and_a_killed_driver(marker, plain_runs, tmp
     are bit-identical to plain runs."""
     value, env = marker
     sweep = tmp_path / "my sweep"
+    ray_dirs: list[Path] = []
     try:
-        interrupt_kill_resume(sweep, value, env, plain_runs)
+        interrupt_kill_resume(sweep, value, env, plain_runs, ray_dirs)
     finally:  # the short temp dir that SWEEP_DIR/ray links to while the sweep is unfinished
-        if (sweep / "ray").is_symlink():
-            shutil.rmtree((sweep / "ray").resolve(), ignore_errors=True)
+        stop_marked(value, *ray_dirs)
+        for short in ray_dirs:
+            shutil.rmtree(short, ignore_errors=True)
 
 
-def interrupt_kill_resume(sweep: Path, value: str, env: dict[str, str], plain_runs) -> None:
+def interrupt_kill_resume(
+    sweep: Path, value: str, env: dict[str, str], plain_runs, ray_dirs: list[Path]
+) -> None:
     local = [*TINY, *GRID, "--max-concurrent", "2"]
 
     proc = subprocess.Popen(ddpg("sweep", *local, "--out", sweep), env=env, text=True,
@@ -521,14 +544,16 @@ def interrupt_kill_resume(sweep: Path, value: str, env: dict[str, str], plain_ru
     wait_for(lambda: results_seen(sweep) >= 1, "a first report", proc)
     proc.send_signal(signal.SIGINT)
     rc, out, err = finish(proc)
+    ray_dir = sweep / "ray"  # the path is too long for Ray's sockets: a link to a short one
+    short = ray_dir.resolve()
+    if ray_dir.is_symlink():
+        ray_dirs.append(short)
     assert rc == 130, out + err
     assert err.splitlines()[-1] == f"resume with: ddpg sweep --resume {shlex.quote(str(sweep))}"
     assert "Traceback" not in err
-    assert marked(value) == []  # no Ray process left behind
+    assert marked(value, short) == []  # no Ray process left behind
     assert not (sweep / "results.json").exists()
     assert not any((sweep / "trials" / n / "evaluation.json").exists() for n in NAMES)
-    ray_dir = sweep / "ray"  # the path is too long for Ray's sockets: a link to a short one
-    short = ray_dir.resolve()
     assert ray_dir.is_symlink() and len(str(short)) <= 40 and short.is_dir()
 
     proc = subprocess.Popen(ddpg("sweep", "--resume", sweep), env=env, text=True,
@@ -549,7 +574,7 @@ def interrupt_kill_resume(sweep: Path, value: str, env: dict[str, str], plain_ru
         )  # fmt: skip
     )
     assert rc == 0, out + err
-    assert marked(value) == []
+    assert marked(value, short) == []  # the killed driver's agents too, whatever their marker
     # the finished sweep keeps Ray's logs in SWEEP_DIR/ray; the short folder is gone
     assert not ray_dir.is_symlink() and list(ray_dir.glob("session_*/logs/raylet.out"))
     assert not short.exists()
@@ -574,3 +599,52 @@ def test_ray_temp_dir_avoids_characters_a_shell_would_split(tmp_path: Path) -> N
     with pytest.raises(ClusterError, match="characters that Ray's start-up commands"):
         temp_dir_for(sweep, "/tmp/x y")
     assert temp_dir_for(sweep, "/tmp/ok-dir") == Path("/tmp/ok-dir")
+
+
+HOLD_OPEN = """
+import sys, time
+f = open(sys.argv[1], sys.argv[2])
+print("open", flush=True)
+time.sleep(600)
+"""
+
+
+def test_leftovers_are_found_by_marker_or_by_the_files_they_write(tmp_path: Path) -> None:
+    """What an earlier local Ray left is stopped on resume, found by the marker in its
+    environment or, in the sweep's own temp dir, by a log it writes there: Ray's renamed agents
+    and workers can lose the marker (setproctitle zeroes the start of their environment). A
+    reader of a log (`tail -f`) is not Ray's and is left alone, as is a writer under a
+    --ray-temp-dir (which another Ray may share) that lacks the marker."""
+    from ddpg.sweep.cluster import SWEEP_MARKER, stop_leftovers
+
+    temp = tmp_path / "ray"
+    (temp / "session_1" / "logs").mkdir(parents=True)
+    log = temp / "session_1" / "logs" / "raylet.out"
+    log.write_text("")
+    unmarked = {k: v for k, v in os.environ.items() if k != SWEEP_MARKER}
+
+    def hold(mode: str, env: dict[str, str]) -> subprocess.Popen[str]:
+        proc = subprocess.Popen([sys.executable, "-c", HOLD_OPEN, str(log), mode], env=env,
+                                stdout=subprocess.PIPE, text=True)  # fmt: skip
+        assert proc.stdout is not None and proc.stdout.readline() == "open\n"
+        return proc
+
+    procs = []
+    try:
+        writer, reader = hold("a", unmarked), hold("r", unmarked)
+        procs += [writer, reader]
+        assert stop_leftovers(temp, own_temp_dir=False) == 0  # a --ray-temp-dir: marker only
+        assert writer.poll() is None
+        assert stop_leftovers(temp, own_temp_dir=True) == 1
+        assert writer.wait(timeout=TIMEOUT) == -signal.SIGKILL
+        assert reader.poll() is None
+        marked_one = hold("r", dict(unmarked, **{SWEEP_MARKER: str(temp)}))
+        procs.append(marked_one)
+        assert stop_leftovers(temp, own_temp_dir=False) == 1
+        assert marked_one.wait(timeout=TIMEOUT) == -signal.SIGKILL
+        assert reader.poll() is None
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()

@@ -69,7 +69,8 @@ def run_sweep(
         temp_dir = None
         if joined is None:
             temp_dir = cluster.temp_dir_for(sweep_dir, spec.ray_temp_dir)
-            left = cluster.stop_leftovers(temp_dir) if resume else 0
+            own = spec.ray_temp_dir is None
+            left = cluster.stop_leftovers(temp_dir, own_temp_dir=own) if resume else 0
             if left:
                 console.print(f"stopped {left} Ray processes left by an earlier session")
         with _stop_on_sigterm() as received:
@@ -106,8 +107,9 @@ def _run_tune(
     cpus, gpus = cluster.local_resources(
         spec.num_trials(), spec.max_concurrent, spec.cpus_per_trial, spec.gpus_per_trial
     )
+    own = spec.ray_temp_dir is None  # SWEEP_DIR/ray or its short fallback
     with (
-        nullcontext(joined) if joined else cluster.ray_session(None, temp_dir, cpus, gpus)
+        nullcontext(joined) if joined else cluster.ray_session(None, temp_dir, cpus, gpus, own)
     ) as session:
         if session.address is None:
             where = f"a local Ray ({cpus} CPUs{f', {gpus} GPUs' if gpus else ''})"
