@@ -33,7 +33,7 @@ from ddpg.errors import DDPGError, RunDirError
 from ddpg.loggers import Console
 from ddpg.sweep import cluster
 from ddpg.sweep.spec import TIME_ATTR, TRIALS_DIR, SweepSpec, Trial
-from ddpg.sweep.trial import REPORT_PREFIX, finish_trial, optuna_point_name, trial_main
+from ddpg.sweep.trial import REPORT_PREFIX, finish_trial, optuna_point_name, trainable
 
 TUNE_DIR = "tune"
 LOCK_FILE = ".sweep.lock"
@@ -135,20 +135,19 @@ def _finished(trial: Any) -> bool:
 
 
 def _tuner(spec: SweepSpec, sweep_dir: Path, resume: bool) -> Any:
-    trainable = tune.with_resources(
-        trial_main, {"cpu": spec.cpus_per_trial, "gpu": spec.gpus_per_trial}
-    )
+    resources = {"cpu": spec.cpus_per_trial, "gpu": spec.gpus_per_trial}
+    trial = tune.with_resources(trainable(), resources)
     experiment = sweep_dir / TUNE_DIR
     if resume and tune.Tuner.can_restore(str(experiment)):
         return tune.Tuner.restore(
             str(experiment),
-            trainable,
+            trial,
             resume_unfinished=True,
             resume_errored=True,
             param_space=_param_space(spec, sweep_dir),
         )
     return tune.Tuner(
-        trainable,
+        trial,
         param_space=_param_space(spec, sweep_dir),
         tune_config=tune.TuneConfig(
             metric=spec.metric,
