@@ -718,3 +718,67 @@ def test_a_run_with_progress_is_never_removed(tmp_path):
     ):
         pass
     assert snapshot(other.run_dir) == before
+
+
+def sweep_process(env: dict[str, str], *args: str | Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        ddpg("sweep", *args), env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+
+
+@needs_ray
+def test_resume_without_tune_checkpoints_matches_an_uninterrupted_sweep(marker, tmp_path):
+    """A local sweep of two trials stopped with Ctrl-C once each trial has reported twice (so
+    Tune holds a checkpoint of each). Then one trial's Tune checkpoints are deleted (Tune's own
+    restore would fail it on every retry) and the newest checkpoint of its run damaged; the
+    other's Tune checkpoints are damaged. The resumed sweep restarts each trial from its run's
+    newest good checkpoint, reports first at that step, and both trials end bit-identical to
+    the same sweep run without a stop."""
+    value, env = marker
+    local = [*TINY, "--total-steps", "2500", *GRID, "--max-concurrent", "2"]
+    whole, cut = tmp_path / "whole", tmp_path / "cut"
+    try:
+        rc, out, err = finish(sweep_process(env, *local, "--out", whole))
+        assert rc == 0, out + err
+
+        proc = sweep_process(env, *local, "--out", cut)
+        wait_for(
+            lambda: min(results_seen(cut, [n]) for n in NAMES) >= 2,
+            "two reports of each trial",
+            proc,
+        )
+        proc.send_signal(signal.SIGINT)
+        rc, out, err = finish(proc)
+        assert rc == 130, out + err
+        assert marked(value) == []  # nothing writes into the sweep any more
+        gone, damaged = NAMES
+        own = {n: sorted((cut / "trials" / n / "checkpoints").glob("step-*")) for n in NAMES}
+        for name in NAMES:
+            assert not (cut / "trials" / name / "evaluation.json").exists(), f"{name} ended"
+            assert tune_checkpoints(cut, name) and len(own[name]) == 2
+        for checkpoint in tune_checkpoints(cut, gone):
+            shutil.rmtree(checkpoint)
+        for checkpoint in tune_checkpoints(cut, damaged):
+            for file in checkpoint.rglob("weights.safetensors"):
+                damage(file)
+        damage(own[gone][-1] / "weights.safetensors")
+        expected = {gone: own[gone][0].name, damaged: own[damaged][-1].name}
+        reported = {n: results_seen(cut, [n]) for n in NAMES}
+
+        rc, out, err = finish(sweep_process(env, "--resume", cut))
+        assert rc == 0, out + err
+        assert "worker lost" not in out and "failed" not in out, out
+        assert marked(value) == []
+        for name in NAMES:
+            last = attempts(cut, name)[-1]
+            assert (last["from"], f"step-{last['from_step']:010d}") == ("run", expected[name])
+            lines = (cut / "tune" / name / "result.json").read_text().splitlines()
+            assert json.loads(lines[reported[name]])["env_steps"] == last["from_step"]
+            assert_same_run(cut / "trials" / name, whole / "trials" / name)
+        assert own[gone][-1].with_name(f"damaged-{own[gone][-1].name}").is_dir()
+        results = json.loads((cut / "results.json").read_text())["trials"]
+        assert [(r["status"], r["steps"]) for r in results] == [("finished", 2500)] * 2
+    finally:  # the short temp dirs that SWEEP_DIR/ray links to while a sweep is unfinished
+        for sweep in (whole, cut):
+            if (sweep / "ray").is_symlink():
+                shutil.rmtree((sweep / "ray").resolve(), ignore_errors=True)
