@@ -8,9 +8,9 @@ Layout of SWEEP_DIR:
     results.json    each trial's status and final numbers, once the sweep has ended
 
 Tune stops the trials that ASHA drops before they write their model files; after Tune is done,
-the driver finishes each of them (a Ray task per trial, restored from its Tune checkpoint), so
-every run directory ends with model files and evaluation.json. A resumed sweep does the same for
-trials stopped in an earlier session.
+the driver finishes each of them (a Ray task per trial, restored from its Tune checkpoint, or
+from its runs' own when that is gone), so every run directory ends with model files and
+evaluation.json. A resumed sweep does the same for trials stopped in an earlier session.
 """
 
 from __future__ import annotations
