@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import snapshot
 from safetensors.torch import load_file
 
 from ddpg.checkpoints import read_config
@@ -648,3 +649,210 @@ def test_leftovers_are_found_by_marker_or_by_the_files_they_write(tmp_path: Path
             if proc.poll() is None:
                 proc.kill()
             proc.wait()
+
+
+# -- a trial whose Tune checkpoint is gone or damaged ---------------------------------------------
+# The values of TINY's trials with actor_lr=1e-3, as a Config (for tests without Ray).
+TRIAL_VALUES = dict(
+    total_steps=2000, learning_starts=300, eval_every=500, hidden_size=16, batch_size=32,
+    eval_episodes=2, eval_episodes_during=2, tensorboard=False, torch_threads=1, actor_lr=1e-3,
+)  # fmt: skip
+
+
+def member(root: Path, seed: int = 0):
+    from ddpg.sweep.trial import Member
+
+    return Member(root / f"seed={seed}", preset_config("pendulum", seed=seed, **TRIAL_VALUES))
+
+
+def attempt_until(m, step: int) -> None:
+    """An attempt of the trial that trained `m` in its chunks up to `step`, then stopped."""
+    trainer = start_run(m.config, m.run_dir, "pendulum", Console(quiet=True))
+    for target in range(500, step + 1, 500):
+        trainer.run(max_steps=target)
+    trainer.close()
+
+
+def continue_until(m, step: int) -> None:
+    from ddpg.runs import resume_run
+
+    trainer = resume_run(m.run_dir, {}, Console(quiet=True))[0]
+    trainer.run(max_steps=step)
+    trainer.close()
+
+
+def damage(path: Path) -> None:
+    """Cut a file in half, through a new file (a hard-linked twin keeps its content)."""
+    data = path.read_bytes()
+    cut = path.with_name(path.name + ".cut")
+    cut.write_bytes(data[: len(data) // 2])
+    os.replace(cut, path)
+
+
+def run_trial(members: list, saved: Path | None) -> tuple:
+    """What a trial attempt does: prepare the runs, open them, train, reporting (step, each
+    run's newest mean return) where a trial would report to Tune."""
+    from ddpg.sweep.trial import last_value, open_runs, prepare_runs, train_runs
+
+    start = prepare_runs(members, saved)
+    reports: list[tuple[int, list[float | None]]] = []
+    with open_runs(members, start, "pendulum") as trainers:
+        steps = [t.state.step for t in trainers]
+        train_runs(
+            members,
+            trainers,
+            start,
+            lambda step: reports.append(
+                (step, [last_value(m.run_dir, "mean_return") for m in members])
+            ),
+        )
+    return start, steps, reports
+
+
+def evaluation_at(run_dir: Path, step: int) -> float:
+    (row,) = [r for r in rows(run_dir / "evaluations.csv") if int(r["step"]) == step]
+    return float(row["mean_return"])
+
+
+def test_without_tune_checkpoint_each_run_resumes_from_its_newest_good_one(tmp_path, plain_runs):
+    """Two runs of one trial (an Optuna suggestion trains its seeds side by side) left by an
+    attempt that stopped while the second trained its second chunk, the first run's newest
+    checkpoint damaged, and no Tune checkpoint. The first run resumes from its newest good one
+    (1000; the damaged one set aside, as `ddpg train --resume` does), the second from 500 and
+    catches up unreported; the first report is at 1000 with both runs there, and both end as
+    plain runs of their configs."""
+    a, b = member(tmp_path, 0), member(tmp_path, 1)
+    attempt_until(a, 1500)
+    attempt_until(b, 500)
+    damage(a.run_dir / "checkpoints" / "step-0000001500" / "weights.safetensors")
+
+    start, steps, reports = run_trial([a, b], None)
+    assert (start.resumed, start.reported, steps) == ((True, True), None, [1000, 500])
+    assert [step for step, _ in reports] == [1000, 1500, 2000]
+    plain = [plain_runs(m.config) for m in (a, b)]
+    for step, values in reports:  # every report has both runs at its step
+        assert values == [evaluation_at(p, step) for p in plain]
+    assert (a.run_dir / "checkpoints" / "damaged-step-0000001500").is_dir()
+    for m, p in zip((a, b), plain, strict=True):
+        assert_same_run(m.run_dir, p)
+
+
+@pytest.mark.parametrize("tune_damaged", [False, True], ids=["good", "damaged"])
+def test_a_damaged_tune_checkpoint_is_not_installed(tmp_path, plain_runs, tune_damaged):
+    """Tune's checkpoint is of the report at 1000; the run went on to 1500 before its attempt
+    stopped. A good Tune checkpoint is put back (1500 removed: Tune never saw its report); a
+    damaged one is not used, and the run resumes from its own 1500, keeping it. Both end as a
+    plain run."""
+    from ddpg.sweep.trial import linked_checkpoints
+
+    a = member(tmp_path / "trials", 0)
+    attempt_until(a, 1000)
+    saved = tmp_path / "tune" / "checkpoint_000001"
+    with linked_checkpoints(tmp_path, "t", [a], 1000) as folder:
+        shutil.copytree(folder, saved)  # as Tune persists a reported checkpoint
+    continue_until(a, 1500)
+    if tune_damaged:
+        damage(saved / a.run_dir.name / "step-0000001000" / "state.json")
+
+    start, steps, reports = run_trial([a], saved)
+    assert start.reported == (None if tune_damaged else 1000)
+    assert steps == [1500 if tune_damaged else 1000]
+    assert [step for step, _ in reports] == [1500, 2000]
+    assert_same_run(a.run_dir, plain_runs(a.config))
+
+
+def test_a_run_with_progress_is_never_removed(tmp_path):
+    """Without a Tune checkpoint a run starts afresh only if it holds no checkpoint (what an
+    attempt left before its first one is removed); a run of another config is refused, and one
+    whose every checkpoint is damaged fails to resume; both untouched."""
+    from ddpg.errors import CheckpointError
+    from ddpg.sweep.trial import Member, open_runs, prepare_runs
+
+    unstarted = member(tmp_path, 0)
+    start_run(unstarted.config, unstarted.run_dir, "pendulum", Console(quiet=True)).close()
+    assert (unstarted.run_dir / "config.json").is_file()
+    assert prepare_runs([unstarted], None).resumed == (False,)
+    assert not unstarted.run_dir.exists()
+
+    other = member(tmp_path, 1)
+    attempt_until(other, 500)
+    before = snapshot(other.run_dir)
+    foreign = Member(other.run_dir, other.config.replace(seed=7))
+    with pytest.raises(RunDirError, match="holds files this sweep did not make"):
+        prepare_runs([foreign], None)
+    assert snapshot(other.run_dir) == before
+
+    damage(other.run_dir / "checkpoints" / "step-0000000500" / "weights.safetensors")
+    before = snapshot(other.run_dir)
+    start = prepare_runs([other], None)
+    assert start.resumed == (True,)
+    with (
+        pytest.raises(CheckpointError, match="no valid checkpoint in"),
+        open_runs([other], start, "pendulum"),
+    ):
+        pass
+    assert snapshot(other.run_dir) == before
+
+
+def sweep_process(env: dict[str, str], *args: str | Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        ddpg("sweep", *args), env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+
+
+@needs_ray
+def test_resume_without_tune_checkpoints_matches_an_uninterrupted_sweep(marker, tmp_path):
+    """A local sweep of two trials stopped with Ctrl-C once each trial has reported twice (so
+    Tune holds a checkpoint of each). Then one trial's Tune checkpoints are deleted (Tune's own
+    restore would fail it on every retry) and the newest checkpoint of its run damaged; the
+    other's Tune checkpoints are damaged. The resumed sweep restarts each trial from its run's
+    newest good checkpoint, reports first at that step, and both trials end bit-identical to
+    the same sweep run without a stop."""
+    value, env = marker
+    local = [*TINY, "--total-steps", "2500", *GRID, "--max-concurrent", "2"]
+    whole, cut = tmp_path / "whole", tmp_path / "cut"
+    try:
+        rc, out, err = finish(sweep_process(env, *local, "--out", whole))
+        assert rc == 0, out + err
+
+        proc = sweep_process(env, *local, "--out", cut)
+        wait_for(
+            lambda: min(results_seen(cut, [n]) for n in NAMES) >= 2,
+            "two reports of each trial",
+            proc,
+        )
+        proc.send_signal(signal.SIGINT)
+        rc, out, err = finish(proc)
+        assert rc == 130, out + err
+        assert marked(value) == []  # nothing writes into the sweep any more
+        gone, damaged = NAMES
+        own = {n: sorted((cut / "trials" / n / "checkpoints").glob("step-*")) for n in NAMES}
+        for name in NAMES:
+            assert not (cut / "trials" / name / "evaluation.json").exists(), f"{name} ended"
+            assert tune_checkpoints(cut, name) and len(own[name]) == 2
+        for checkpoint in tune_checkpoints(cut, gone):
+            shutil.rmtree(checkpoint)
+        for checkpoint in tune_checkpoints(cut, damaged):
+            for file in checkpoint.rglob("weights.safetensors"):
+                damage(file)
+        damage(own[gone][-1] / "weights.safetensors")
+        expected = {gone: own[gone][0].name, damaged: own[damaged][-1].name}
+        reported = {n: results_seen(cut, [n]) for n in NAMES}
+
+        rc, out, err = finish(sweep_process(env, "--resume", cut))
+        assert rc == 0, out + err
+        assert "worker lost" not in out and "failed" not in out, out
+        assert marked(value) == []
+        for name in NAMES:
+            last = attempts(cut, name)[-1]
+            assert (last["from"], f"step-{last['from_step']:010d}") == ("run", expected[name])
+            lines = (cut / "tune" / name / "result.json").read_text().splitlines()
+            assert json.loads(lines[reported[name]])["env_steps"] == last["from_step"]
+            assert_same_run(cut / "trials" / name, whole / "trials" / name)
+        assert own[gone][-1].with_name(f"damaged-{own[gone][-1].name}").is_dir()
+        results = json.loads((cut / "results.json").read_text())["trials"]
+        assert [(r["status"], r["steps"]) for r in results] == [("finished", 2500)] * 2
+    finally:  # the short temp dirs that SWEEP_DIR/ray links to while a sweep is unfinished
+        for sweep in (whole, cut):
+            if (sweep / "ray").is_symlink():
+                shutil.rmtree((sweep / "ray").resolve(), ignore_errors=True)

@@ -8,9 +8,9 @@ Layout of SWEEP_DIR:
     results.json    each trial's status and final numbers, once the sweep has ended
 
 Tune stops the trials that ASHA drops before they write their model files; after Tune is done,
-the driver finishes each of them (a Ray task per trial, restored from its Tune checkpoint), so
-every run directory ends with model files and evaluation.json. A resumed sweep does the same for
-trials stopped in an earlier session.
+the driver finishes each of them (a Ray task per trial, restored from its Tune checkpoint, or
+from its runs' own when that is gone), so every run directory ends with model files and
+evaluation.json. A resumed sweep does the same for trials stopped in an earlier session.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from ddpg.errors import DDPGError, RunDirError
 from ddpg.loggers import Console
 from ddpg.sweep import cluster
 from ddpg.sweep.spec import TIME_ATTR, TRIALS_DIR, SweepSpec, Trial
-from ddpg.sweep.trial import REPORT_PREFIX, finish_trial, optuna_point_name, trial_main
+from ddpg.sweep.trial import REPORT_PREFIX, finish_trial, optuna_point_name, trainable
 
 TUNE_DIR = "tune"
 LOCK_FILE = ".sweep.lock"
@@ -137,20 +137,19 @@ def _finished(trial: Any) -> bool:
 
 
 def _tuner(spec: SweepSpec, sweep_dir: Path, resume: bool) -> Any:
-    trainable = tune.with_resources(
-        trial_main, {"cpu": spec.cpus_per_trial, "gpu": spec.gpus_per_trial}
-    )
+    resources = {"cpu": spec.cpus_per_trial, "gpu": spec.gpus_per_trial}
+    trial = tune.with_resources(trainable(), resources)
     experiment = sweep_dir / TUNE_DIR
     if resume and tune.Tuner.can_restore(str(experiment)):
         return tune.Tuner.restore(
             str(experiment),
-            trainable,
+            trial,
             resume_unfinished=True,
             resume_errored=True,
             param_space=_param_space(spec, sweep_dir),
         )
     return tune.Tuner(
-        trainable,
+        trial,
         param_space=_param_space(spec, sweep_dir),
         tune_config=tune.TuneConfig(
             metric=spec.metric,
