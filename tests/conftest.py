@@ -47,6 +47,15 @@ HIGH = np.array([3.0, 2.0, -1.0], dtype=np.float32)
 # One intra-op thread (fast and deterministic on a busy machine), no checkpoints unless asked.
 HARNESS: dict[str, Any] = dict(torch_threads=1, checkpoint_every=0)
 
+# `ddpg train` of a tiny Pendulum run for report and plot tests: 300 steps, 100 updates, three
+# evaluations of 2 episodes, no checkpoints, about a second.
+TINY_TRAIN = [
+    "train", "--preset", "pendulum", "--total-steps", "300", "--learning-starts", "200",
+    "--eval-every", "100", "--eval-episodes-during", "2", "--eval-episodes", "2",
+    "--max-episode-steps", "50", "--hidden-size", "16", "--batch-size", "16",
+    "--checkpoint-every", "0", "--tensorboard", "false", "--torch-threads", "1", "--quiet",
+]  # fmt: skip
+
 # Small enough for unit tests of the agent and the policy (no learning budget of note).
 TINY: dict[str, Any] = dict(
     total_steps=100,

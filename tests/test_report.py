@@ -13,18 +13,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import TINY_TRAIN
 
 from ddpg.cli import main
 from ddpg.stats import iqm, stratified_bootstrap_ci
 
 # Seven tiny Pendulum runs (100 updates each, about a second): actor_lr 1e-3 with 5 seeds (seed 4
 # also changes two fields that must not separate configurations) and actor_lr 3e-4 with 2 seeds.
-TINY = [
-    "train", "--preset", "pendulum", "--total-steps", "300", "--learning-starts", "200",
-    "--eval-every", "100", "--eval-episodes-during", "2", "--eval-episodes", "2",
-    "--max-episode-steps", "50", "--hidden-size", "16", "--batch-size", "16",
-    "--checkpoint-every", "0", "--tensorboard", "false", "--torch-threads", "1", "--quiet",
-]  # fmt: skip
 RUNS = [("a", "0.001", seed) for seed in range(5)] + [("b", "0.0003", seed) for seed in range(2)]
 
 
@@ -51,7 +46,7 @@ def sweep(tmp_path_factory) -> Path:
     for name, lr, seed in RUNS:
         extra = ["--log-every", "5", "--checkpoint-every", "100"] if seed == 4 else []
         run_dir = root / "trials" / f"{name}-s{seed}"
-        argv = [*TINY, "--actor-lr", lr, "--seed", seed, "--run-dir", run_dir, *extra]
+        argv = [*TINY_TRAIN, "--actor-lr", lr, "--seed", seed, "--run-dir", run_dir, *extra]
         assert run_main(argv)[0] == 0
     (root / "ray-tmp" / "session").mkdir(parents=True)
     (root / "ray-tmp" / "session" / "notes.txt").write_text("not a run\n")

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import TINY_TRAIN
 
 from ddpg.cli import main
 from ddpg.plots import curve_groups
@@ -21,12 +22,6 @@ from ddpg.runreader import IGNORED_FIELDS, group_runs, load_run, load_runs, read
 
 # Three tiny Pendulum runs (100 updates each): a-s0 and a-s1 differ in the seed and in two
 # logging fields only, so they are two seeds of one configuration; b-s0 changes actor_lr.
-TINY = [
-    "train", "--preset", "pendulum", "--total-steps", "300", "--learning-starts", "200",
-    "--eval-every", "100", "--eval-episodes-during", "2", "--eval-episodes", "2",
-    "--max-episode-steps", "50", "--hidden-size", "16", "--batch-size", "16",
-    "--checkpoint-every", "0", "--tensorboard", "false", "--torch-threads", "1", "--quiet",
-]  # fmt: skip
 RUNS = {
     "a-s0": ["--actor-lr", "0.001", "--seed", "0"],
     "a-s1": ["--actor-lr", "0.001", "--seed", "1", "--log-every", "5", "--checkpoint-every", "100"],
@@ -45,7 +40,7 @@ def run_main(argv: list) -> tuple[int, str, str]:
 def runs(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("runreader") / "runs"
     for name, extra in RUNS.items():
-        assert run_main([*TINY, *extra, "--run-dir", root / name]) == (0, "", "")
+        assert run_main([*TINY_TRAIN, *extra, "--run-dir", root / name]) == (0, "", "")
     return root
 
 

@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import snapshot
 from safetensors.torch import load_file
 
 from ddpg.checkpoints import read_config
@@ -152,9 +153,13 @@ BAD = [
 
 @pytest.mark.parametrize(("args", "message"), BAD, ids=[m[:30] for _, m in BAD])
 def test_bad_input_is_one_line_before_anything_is_made(tmp_path, capsys, args, message):
-    args = [a.replace("PORT", str(free_port())) for a in args]
     out = tmp_path / "sweep"
-    assert main(["sweep", *TINY, *args, "--out", str(out)]) == 2
+    # PORT: bound here and never listened on, so connecting is refused, and no other process
+    # can start listening there meanwhile (a port found free and closed again could be taken).
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        args = [a.replace("PORT", str(unused.getsockname()[1])) for a in args]
+        assert main(["sweep", *TINY, *args, "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("ddpg: error: ") and message in err, err
     assert not out.exists()
@@ -285,14 +290,18 @@ def ddpg(*args: str | Path) -> list[str]:
     return [sys.executable, "-m", "ddpg.cli", *map(str, args)]
 
 
-def marked(marker: str) -> list[int]:
+def marked(marker: str, *dirs: Path) -> list[int]:
     """PIDs of the processes whose environment holds `marker` (set by the test that started
-    them; every process Ray starts inherits it)."""
+    them; every process Ray starts inherits it) or that hold a file open under one of `dirs`,
+    the test's Ray temp dirs (Ray renames its agents and workers with setproctitle, which zeroes
+    the start of their environment and can erase the marker)."""
+    inside = tuple(f"{d.resolve()}/" for d in dirs)
     pids = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit() and int(entry.name) != os.getpid():
             try:
-                if marker.encode() in (entry / "environ").read_bytes().split(b"\0"):
+                environ = (entry / "environ").read_bytes().split(b"\0")
+                if marker.encode() in environ or (inside and holds_files_under(entry, inside)):
                     state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
                     if state != "Z":
                         pids.append(int(entry.name))
@@ -301,14 +310,22 @@ def marked(marker: str) -> list[int]:
     return pids
 
 
-def stop_marked(marker: str) -> None:
+def holds_files_under(process: Path, inside: tuple[str, ...]) -> bool:
+    for fd in (process / "fd").iterdir():
+        with contextlib.suppress(OSError):  # closed meanwhile
+            if os.readlink(fd).startswith(inside):
+                return True
+    return False
+
+
+def stop_marked(marker: str, *dirs: Path) -> None:
     """Stop every process the test started, by PID: SIGTERM, then SIGKILL what is left."""
     for sig in (signal.SIGTERM, signal.SIGKILL):
-        for pid in marked(marker):
+        for pid in marked(marker, *dirs):
             with contextlib.suppress(OSError):
                 os.kill(pid, sig)
         deadline = time.monotonic() + 10
-        while marked(marker) and time.monotonic() < deadline:
+        while marked(marker, *dirs) and time.monotonic() < deadline:
             time.sleep(0.2)
 
 
@@ -344,7 +361,10 @@ def cluster() -> Iterator[dict]:
     root = Path(tempfile.mkdtemp(prefix="ddpg-rt-", dir="/tmp"))
     value = f"DDPG_SWEEP_TEST={secrets.token_hex(8)}"
     token = secrets.token_hex(32)
-    env = dict(os.environ, RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=token)
+    # Trials at the priority of this test, as a local Ray's are (cluster.prepare_environment):
+    # at Ray's default worker niceness of 15, any other work on the machine starves them and
+    # the tests' deadlines run out.
+    env = dict(os.environ, RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=token, RAY_worker_niceness="0")
     env.update([value.split("=", 1)])
     ray = str(Path(sys.executable).parent / "ray")
     port = next(p for p in iter(free_port, None) if not 10_000 <= p < 20_000)
@@ -371,7 +391,7 @@ def cluster() -> Iterator[dict]:
         driver_env.pop("RAY_AUTH_MODE", None)
         yield {"address": f"127.0.0.1:{port}", "nodes": nodes, "env": driver_env}
     finally:
-        stop_marked(value)
+        stop_marked(value, root)
         shutil.rmtree(root, ignore_errors=True)
 
 
@@ -506,14 +526,18 @@ def test_local_sweep_survives_ctrl_c_and_a_killed_driver(marker, plain_runs, tmp
     are bit-identical to plain runs."""
     value, env = marker
     sweep = tmp_path / "my sweep"
+    ray_dirs: list[Path] = []
     try:
-        interrupt_kill_resume(sweep, value, env, plain_runs)
+        interrupt_kill_resume(sweep, value, env, plain_runs, ray_dirs)
     finally:  # the short temp dir that SWEEP_DIR/ray links to while the sweep is unfinished
-        if (sweep / "ray").is_symlink():
-            shutil.rmtree((sweep / "ray").resolve(), ignore_errors=True)
+        stop_marked(value, *ray_dirs)
+        for short in ray_dirs:
+            shutil.rmtree(short, ignore_errors=True)
 
 
-def interrupt_kill_resume(sweep: Path, value: str, env: dict[str, str], plain_runs) -> None:
+def interrupt_kill_resume(
+    sweep: Path, value: str, env: dict[str, str], plain_runs, ray_dirs: list[Path]
+) -> None:
     local = [*TINY, *GRID, "--max-concurrent", "2"]
 
     proc = subprocess.Popen(ddpg("sweep", *local, "--out", sweep), env=env, text=True,
@@ -521,14 +545,16 @@ def interrupt_kill_resume(sweep: Path, value: str, env: dict[str, str], plain_ru
     wait_for(lambda: results_seen(sweep) >= 1, "a first report", proc)
     proc.send_signal(signal.SIGINT)
     rc, out, err = finish(proc)
+    ray_dir = sweep / "ray"  # the path is too long for Ray's sockets: a link to a short one
+    short = ray_dir.resolve()
+    if ray_dir.is_symlink():
+        ray_dirs.append(short)
     assert rc == 130, out + err
     assert err.splitlines()[-1] == f"resume with: ddpg sweep --resume {shlex.quote(str(sweep))}"
     assert "Traceback" not in err
-    assert marked(value) == []  # no Ray process left behind
+    assert marked(value, short) == []  # no Ray process left behind
     assert not (sweep / "results.json").exists()
     assert not any((sweep / "trials" / n / "evaluation.json").exists() for n in NAMES)
-    ray_dir = sweep / "ray"  # the path is too long for Ray's sockets: a link to a short one
-    short = ray_dir.resolve()
     assert ray_dir.is_symlink() and len(str(short)) <= 40 and short.is_dir()
 
     proc = subprocess.Popen(ddpg("sweep", "--resume", sweep), env=env, text=True,
@@ -549,7 +575,7 @@ def interrupt_kill_resume(sweep: Path, value: str, env: dict[str, str], plain_ru
         )  # fmt: skip
     )
     assert rc == 0, out + err
-    assert marked(value) == []
+    assert marked(value, short) == []  # the killed driver's agents too, whatever their marker
     # the finished sweep keeps Ray's logs in SWEEP_DIR/ray; the short folder is gone
     assert not ray_dir.is_symlink() and list(ray_dir.glob("session_*/logs/raylet.out"))
     assert not short.exists()
@@ -574,3 +600,259 @@ def test_ray_temp_dir_avoids_characters_a_shell_would_split(tmp_path: Path) -> N
     with pytest.raises(ClusterError, match="characters that Ray's start-up commands"):
         temp_dir_for(sweep, "/tmp/x y")
     assert temp_dir_for(sweep, "/tmp/ok-dir") == Path("/tmp/ok-dir")
+
+
+HOLD_OPEN = """
+import sys, time
+f = open(sys.argv[1], sys.argv[2])
+print("open", flush=True)
+time.sleep(600)
+"""
+
+
+def test_leftovers_are_found_by_marker_or_by_the_files_they_write(tmp_path: Path) -> None:
+    """What an earlier local Ray left is stopped on resume, found by the marker in its
+    environment or, in the sweep's own temp dir, by a log it writes there: Ray's renamed agents
+    and workers can lose the marker (setproctitle zeroes the start of their environment). A
+    reader of a log (`tail -f`) is not Ray's and is left alone, as is a writer under a
+    --ray-temp-dir (which another Ray may share) that lacks the marker."""
+    from ddpg.sweep.cluster import SWEEP_MARKER, stop_leftovers
+
+    temp = tmp_path / "ray"
+    (temp / "session_1" / "logs").mkdir(parents=True)
+    log = temp / "session_1" / "logs" / "raylet.out"
+    log.write_text("")
+    unmarked = {k: v for k, v in os.environ.items() if k != SWEEP_MARKER}
+
+    def hold(mode: str, env: dict[str, str]) -> subprocess.Popen[str]:
+        proc = subprocess.Popen([sys.executable, "-c", HOLD_OPEN, str(log), mode], env=env,
+                                stdout=subprocess.PIPE, text=True)  # fmt: skip
+        assert proc.stdout is not None and proc.stdout.readline() == "open\n"
+        return proc
+
+    procs = []
+    try:
+        writer, reader = hold("a", unmarked), hold("r", unmarked)
+        procs += [writer, reader]
+        assert stop_leftovers(temp, own_temp_dir=False) == 0  # a --ray-temp-dir: marker only
+        assert writer.poll() is None
+        assert stop_leftovers(temp, own_temp_dir=True) == 1
+        assert writer.wait(timeout=TIMEOUT) == -signal.SIGKILL
+        assert reader.poll() is None
+        marked_one = hold("r", dict(unmarked, **{SWEEP_MARKER: str(temp)}))
+        procs.append(marked_one)
+        assert stop_leftovers(temp, own_temp_dir=False) == 1
+        assert marked_one.wait(timeout=TIMEOUT) == -signal.SIGKILL
+        assert reader.poll() is None
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+
+
+# -- a trial whose Tune checkpoint is gone or damaged ---------------------------------------------
+# The values of TINY's trials with actor_lr=1e-3, as a Config (for tests without Ray).
+TRIAL_VALUES = dict(
+    total_steps=2000, learning_starts=300, eval_every=500, hidden_size=16, batch_size=32,
+    eval_episodes=2, eval_episodes_during=2, tensorboard=False, torch_threads=1, actor_lr=1e-3,
+)  # fmt: skip
+
+
+def member(root: Path, seed: int = 0):
+    from ddpg.sweep.trial import Member
+
+    return Member(root / f"seed={seed}", preset_config("pendulum", seed=seed, **TRIAL_VALUES))
+
+
+def attempt_until(m, step: int) -> None:
+    """An attempt of the trial that trained `m` in its chunks up to `step`, then stopped."""
+    trainer = start_run(m.config, m.run_dir, "pendulum", Console(quiet=True))
+    for target in range(500, step + 1, 500):
+        trainer.run(max_steps=target)
+    trainer.close()
+
+
+def continue_until(m, step: int) -> None:
+    from ddpg.runs import resume_run
+
+    trainer = resume_run(m.run_dir, {}, Console(quiet=True))[0]
+    trainer.run(max_steps=step)
+    trainer.close()
+
+
+def damage(path: Path) -> None:
+    """Cut a file in half, through a new file (a hard-linked twin keeps its content)."""
+    data = path.read_bytes()
+    cut = path.with_name(path.name + ".cut")
+    cut.write_bytes(data[: len(data) // 2])
+    os.replace(cut, path)
+
+
+def run_trial(members: list, saved: Path | None) -> tuple:
+    """What a trial attempt does: prepare the runs, open them, train, reporting (step, each
+    run's newest mean return) where a trial would report to Tune."""
+    from ddpg.sweep.trial import last_value, open_runs, prepare_runs, train_runs
+
+    start = prepare_runs(members, saved)
+    reports: list[tuple[int, list[float | None]]] = []
+    with open_runs(members, start, "pendulum") as trainers:
+        steps = [t.state.step for t in trainers]
+        train_runs(
+            members,
+            trainers,
+            start,
+            lambda step: reports.append(
+                (step, [last_value(m.run_dir, "mean_return") for m in members])
+            ),
+        )
+    return start, steps, reports
+
+
+def evaluation_at(run_dir: Path, step: int) -> float:
+    (row,) = [r for r in rows(run_dir / "evaluations.csv") if int(r["step"]) == step]
+    return float(row["mean_return"])
+
+
+def test_without_tune_checkpoint_each_run_resumes_from_its_newest_good_one(tmp_path, plain_runs):
+    """Two runs of one trial (an Optuna suggestion trains its seeds side by side) left by an
+    attempt that stopped while the second trained its second chunk, the first run's newest
+    checkpoint damaged, and no Tune checkpoint. The first run resumes from its newest good one
+    (1000; the damaged one set aside, as `ddpg train --resume` does), the second from 500 and
+    catches up unreported; the first report is at 1000 with both runs there, and both end as
+    plain runs of their configs."""
+    a, b = member(tmp_path, 0), member(tmp_path, 1)
+    attempt_until(a, 1500)
+    attempt_until(b, 500)
+    damage(a.run_dir / "checkpoints" / "step-0000001500" / "weights.safetensors")
+
+    start, steps, reports = run_trial([a, b], None)
+    assert (start.resumed, start.reported, steps) == ((True, True), None, [1000, 500])
+    assert [step for step, _ in reports] == [1000, 1500, 2000]
+    plain = [plain_runs(m.config) for m in (a, b)]
+    for step, values in reports:  # every report has both runs at its step
+        assert values == [evaluation_at(p, step) for p in plain]
+    assert (a.run_dir / "checkpoints" / "damaged-step-0000001500").is_dir()
+    for m, p in zip((a, b), plain, strict=True):
+        assert_same_run(m.run_dir, p)
+
+
+@pytest.mark.parametrize("tune_damaged", [False, True], ids=["good", "damaged"])
+def test_a_damaged_tune_checkpoint_is_not_installed(tmp_path, plain_runs, tune_damaged):
+    """Tune's checkpoint is of the report at 1000; the run went on to 1500 before its attempt
+    stopped. A good Tune checkpoint is put back (1500 removed: Tune never saw its report); a
+    damaged one is not used, and the run resumes from its own 1500, keeping it. Both end as a
+    plain run."""
+    from ddpg.sweep.trial import linked_checkpoints
+
+    a = member(tmp_path / "trials", 0)
+    attempt_until(a, 1000)
+    saved = tmp_path / "tune" / "checkpoint_000001"
+    with linked_checkpoints(tmp_path, "t", [a], 1000) as folder:
+        shutil.copytree(folder, saved)  # as Tune persists a reported checkpoint
+    continue_until(a, 1500)
+    if tune_damaged:
+        damage(saved / a.run_dir.name / "step-0000001000" / "state.json")
+
+    start, steps, reports = run_trial([a], saved)
+    assert start.reported == (None if tune_damaged else 1000)
+    assert steps == [1500 if tune_damaged else 1000]
+    assert [step for step, _ in reports] == [1500, 2000]
+    assert_same_run(a.run_dir, plain_runs(a.config))
+
+
+def test_a_run_with_progress_is_never_removed(tmp_path):
+    """Without a Tune checkpoint a run starts afresh only if it holds no checkpoint (what an
+    attempt left before its first one is removed); a run of another config is refused, and one
+    whose every checkpoint is damaged fails to resume; both untouched."""
+    from ddpg.errors import CheckpointError
+    from ddpg.sweep.trial import Member, open_runs, prepare_runs
+
+    unstarted = member(tmp_path, 0)
+    start_run(unstarted.config, unstarted.run_dir, "pendulum", Console(quiet=True)).close()
+    assert (unstarted.run_dir / "config.json").is_file()
+    assert prepare_runs([unstarted], None).resumed == (False,)
+    assert not unstarted.run_dir.exists()
+
+    other = member(tmp_path, 1)
+    attempt_until(other, 500)
+    before = snapshot(other.run_dir)
+    foreign = Member(other.run_dir, other.config.replace(seed=7))
+    with pytest.raises(RunDirError, match="holds files this sweep did not make"):
+        prepare_runs([foreign], None)
+    assert snapshot(other.run_dir) == before
+
+    damage(other.run_dir / "checkpoints" / "step-0000000500" / "weights.safetensors")
+    before = snapshot(other.run_dir)
+    start = prepare_runs([other], None)
+    assert start.resumed == (True,)
+    with (
+        pytest.raises(CheckpointError, match="no valid checkpoint in"),
+        open_runs([other], start, "pendulum"),
+    ):
+        pass
+    assert snapshot(other.run_dir) == before
+
+
+def sweep_process(env: dict[str, str], *args: str | Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        ddpg("sweep", *args), env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+
+
+@needs_ray
+def test_resume_without_tune_checkpoints_matches_an_uninterrupted_sweep(marker, tmp_path):
+    """A local sweep of two trials stopped with Ctrl-C once each trial has reported twice (so
+    Tune holds a checkpoint of each). Then one trial's Tune checkpoints are deleted (Tune's own
+    restore would fail it on every retry) and the newest checkpoint of its run damaged; the
+    other's Tune checkpoints are damaged. The resumed sweep restarts each trial from its run's
+    newest good checkpoint, reports first at that step, and both trials end bit-identical to
+    the same sweep run without a stop."""
+    value, env = marker
+    local = [*TINY, "--total-steps", "2500", *GRID, "--max-concurrent", "2"]
+    whole, cut = tmp_path / "whole", tmp_path / "cut"
+    try:
+        rc, out, err = finish(sweep_process(env, *local, "--out", whole))
+        assert rc == 0, out + err
+
+        proc = sweep_process(env, *local, "--out", cut)
+        wait_for(
+            lambda: min(results_seen(cut, [n]) for n in NAMES) >= 2,
+            "two reports of each trial",
+            proc,
+        )
+        proc.send_signal(signal.SIGINT)
+        rc, out, err = finish(proc)
+        assert rc == 130, out + err
+        assert marked(value) == []  # nothing writes into the sweep any more
+        gone, damaged = NAMES
+        own = {n: sorted((cut / "trials" / n / "checkpoints").glob("step-*")) for n in NAMES}
+        for name in NAMES:
+            assert not (cut / "trials" / name / "evaluation.json").exists(), f"{name} ended"
+            assert tune_checkpoints(cut, name) and len(own[name]) == 2
+        for checkpoint in tune_checkpoints(cut, gone):
+            shutil.rmtree(checkpoint)
+        for checkpoint in tune_checkpoints(cut, damaged):
+            for file in checkpoint.rglob("weights.safetensors"):
+                damage(file)
+        damage(own[gone][-1] / "weights.safetensors")
+        expected = {gone: own[gone][0].name, damaged: own[damaged][-1].name}
+        reported = {n: results_seen(cut, [n]) for n in NAMES}
+
+        rc, out, err = finish(sweep_process(env, "--resume", cut))
+        assert rc == 0, out + err
+        assert "worker lost" not in out and "failed" not in out, out
+        assert marked(value) == []
+        for name in NAMES:
+            last = attempts(cut, name)[-1]
+            assert (last["from"], f"step-{last['from_step']:010d}") == ("run", expected[name])
+            lines = (cut / "tune" / name / "result.json").read_text().splitlines()
+            assert json.loads(lines[reported[name]])["env_steps"] == last["from_step"]
+            assert_same_run(cut / "trials" / name, whole / "trials" / name)
+        assert own[gone][-1].with_name(f"damaged-{own[gone][-1].name}").is_dir()
+        results = json.loads((cut / "results.json").read_text())["trials"]
+        assert [(r["status"], r["steps"]) for r in results] == [("finished", 2500)] * 2
+    finally:  # the short temp dirs that SWEEP_DIR/ray links to while a sweep is unfinished
+        for sweep in (whole, cut):
+            if (sweep / "ray").is_symlink():
+                shutil.rmtree((sweep / "ray").resolve(), ignore_errors=True)

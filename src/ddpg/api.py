@@ -212,10 +212,11 @@ class DDPG:
         """Write the networks (four, six for TD3) and the config to one safetensors file (its
         folder is created). It replaces an existing file only if that is a model file of this
         library, and never a file that a run directory needs."""
-        from ddpg.outputs import check_output
+        from ddpg.outputs import check_output, check_outside_runs
 
         path = Path(path)
         check_output(path, "DDPG model", to_force="remove it first or choose another path")
+        check_outside_runs(path, own=[self._run_dir] if self._run_dir is not None else [])
         trainer = self._trainer_now()
         info = trainer.info
         meta = model_meta(
@@ -233,7 +234,10 @@ class DDPG:
     def load(cls, path: str | Path, env: gym.Env | None = None, **overrides: Any) -> DDPG:
         """A model saved by `save` (or a run's model_*.safetensors), ready to predict or learn.
         Predicting needs no environment; learning builds the training stack on first use."""
+        from ddpg.links import check_model_file
+
         _check_env_arg(env, "load()")
+        check_model_file(Path(path))
         tensors, meta = load_model(Path(path))
         config, layout, low, high = read_model_meta(path, meta)
         for name in ARCHITECTURE_FIELDS:
@@ -319,8 +323,11 @@ def _check_env_arg(env: Any, where: str) -> None:
 
 
 def _check_new_run_dir(run_dir: Path) -> None:
-    """A model's run directory is new: an existing one holds another run, whose metrics and
-    checkpoints it would mix with (and whose checkpoints retention would delete)."""
+    """A model's run directory is new, and inside no other run or sweep: an existing one holds
+    another run, whose metrics and checkpoints it would mix with (and whose checkpoints
+    retention would delete)."""
+    from ddpg.outputs import check_outside_runs
+
     if (run_dir.exists() or run_dir.is_symlink()) and not run_dir.is_dir():
         raise RunDirError(f"run_dir {run_dir} exists and is not a directory")
     if run_dir.is_dir() and any(run_dir.iterdir()):
@@ -328,3 +335,4 @@ def _check_new_run_dir(run_dir: Path) -> None:
             f"run_dir {run_dir} is not empty; give a new directory (a run is continued with "
             "`ddpg train --resume`)"
         )
+    check_outside_runs(run_dir)

@@ -4,6 +4,8 @@ run directory is made of.
 An output path is checked before any work is done: it must not be a directory, its folder must
 be creatable, it never replaces a file that a run needs, and it replaces an existing file only
 if that file is the same kind of output (a PNG by a PNG, our JSON by our JSON) or with --force.
+No output (a file, a new run or sweep directory) goes inside another run's or sweep's
+directory: only straight into the run or sweep directory the command works on.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import errno
 import json
 import os
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from fnmatch import fnmatch
 from pathlib import Path
 
@@ -45,10 +47,61 @@ RUN_DIR_ENTRIES = (
 )
 # Of those, what the run itself needs (never replaced by an output, even with --force).
 RUN_NEEDS = RUN_DIR_ENTRIES[:9]
+# The folders of a run directory (by the pattern of their path in it) and what this library
+# writes into each: checkpoints (also while being written, set aside as damaged, or installed
+# by a sweep trial) and TensorBoard's event files. Everything else in a run is a regular file.
+RUN_FOLDERS: dict[str, tuple[str, ...]] = {
+    "checkpoints": ("step-*", "damaged-step-*", ".tmp-step-*", ".tmp-sweep-*"),
+    "checkpoints/*": (
+        "manifest.json",
+        "state.json",
+        "weights.safetensors",
+        "*.npy",
+        ".manifest.json.tmp-*",
+    ),
+    "tensorboard": ("events.out.tfevents.*",),
+}
 
 
 def library_made(name: str) -> bool:
     return any(fnmatch(name, pattern) for pattern in RUN_DIR_ENTRIES)
+
+
+def foreign_entries(run_dir: Path) -> list[str]:
+    """What this library did not make in `run_dir`, at any depth, as paths relative to it: at
+    the top, the names not in RUN_DIR_ENTRIES (sorted); if there are none, what lies where the
+    library writes nothing of its kind, in the order of a sorted walk. A symbolic link is never
+    the library's, nor a folder where it writes files, nor a file where it makes a folder. A
+    foreign folder is named, not searched; one that cannot be listed raises its OSError."""
+    run_dir = Path(run_dir)
+    top = sorted(
+        entry.name
+        for entry in run_dir.iterdir()
+        if not library_made(entry.name) or entry.is_symlink()
+    )
+    return top or _foreign_in(run_dir, (), RUN_DIR_ENTRIES)
+
+
+def _foreign_in(folder: Path, parts: tuple[str, ...], patterns: tuple[str, ...]) -> list[str]:
+    foreign: list[str] = []
+    for entry in sorted(folder.iterdir()):
+        path = (*parts, entry.name)
+        inner = _folder_patterns(path)
+        ours = not entry.is_symlink() and any(fnmatch(entry.name, p) for p in patterns)
+        if ours and inner is not None and entry.is_dir():
+            foreign += _foreign_in(entry, path, inner)
+        elif not (ours and inner is None and entry.is_file()):
+            foreign.append("/".join(path))
+    return foreign
+
+
+def _folder_patterns(parts: tuple[str, ...]) -> tuple[str, ...] | None:
+    """What the library writes into the run's folder at `parts` (None: it is no such folder)."""
+    for key, patterns in RUN_FOLDERS.items():
+        keys = key.split("/")
+        if len(keys) == len(parts) and all(map(fnmatch, parts, keys)):
+            return patterns
+    return None
 
 
 def _json_with(*keys: str) -> Callable[[Path], bool]:
@@ -177,11 +230,12 @@ def _needed_by_run(path: Path) -> bool:
     for parent in resolved.parents:
         relative = resolved.relative_to(parent)
         if (parent / "config.json").is_file() and relative.parts[0] in RUN_NEEDS:
-            return _is_run(parent)
+            return is_run(parent)
     return False
 
 
-def _is_run(folder: Path) -> bool:
+def is_run(folder: Path) -> bool:
+    """Whether `folder` is a run directory of this library (its config.json is a run config)."""
     from ddpg.errors import CheckpointError
     from ddpg.runconfig import read_config
 
@@ -190,3 +244,48 @@ def _is_run(folder: Path) -> bool:
     except (CheckpointError, OSError):
         return False
     return True
+
+
+def is_sweep(folder: Path) -> bool:
+    """Whether `folder` is a sweep directory: its sweep.json names the sweep format (its plan
+    need not be valid)."""
+    from ddpg.sweep.spec import SPEC_FILE, SPEC_FORMAT
+
+    try:
+        data = json.loads((Path(folder) / SPEC_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and data.get("format") == SPEC_FORMAT
+
+
+def check_outside_runs(path: Path, own: Iterable[Path] = ()) -> None:
+    """Refuse `path` (an output file, or a run or sweep directory to create) inside a run or a
+    sweep directory, unless straight inside one of `own`: the run or sweep directories the
+    command works on (`ddpg record RUN` writes RUN/agent.gif). The innermost such directory
+    above `path` decides. Nothing is created; a folder that cannot be looked into is none (the
+    write says why it fails)."""
+    try:
+        target = Path(path).resolve()
+        mine = {Path(folder).resolve() for folder in own}
+    except (OSError, RuntimeError):  # a loop of links: the write says so
+        return
+    for depth, folder in enumerate(target.parents):
+        kind = "run" if is_run(folder) else "sweep" if is_sweep(folder) else None
+        if kind is None:
+            continue
+        if folder == target.parent and folder in mine:
+            return
+        raise RunDirError(
+            f"{path} is inside the {kind} directory {_as_given(Path(path), depth, folder)}, "
+            "which holds only its own files; choose a path outside it"
+        )
+
+
+def _as_given(path: Path, depth: int, folder: Path) -> Path:
+    """`folder` (the real path of the `depth`-th parent of `path`) as the user spelt it, where
+    that spelling leads there."""
+    given = path.parents[depth] if depth < len(path.parents) else None
+    try:
+        return given if given is not None and given.resolve() == folder else folder
+    except (OSError, RuntimeError):
+        return folder

@@ -45,7 +45,11 @@ class Policy:
     @classmethod
     def load(cls, path: str | Path, device: str | torch.device = "cpu") -> Policy:
         """The best or final policy of a run (`RUN_DIR/model_*.safetensors`) or a model saved by
-        `DDPG.save`. CheckpointError if the file is not a valid model file."""
+        `DDPG.save`. CheckpointError if the file is not a valid model file, RunDirError if it
+        lies in a run directory that holds a symbolic link out of it."""
+        from ddpg.links import check_model_file
+
+        check_model_file(Path(path))
         tensors, meta = load_model(Path(path))
         config, layout, low, high = read_model_meta(path, meta)
         return cls.from_tensors(config, layout, low, high, tensors, device)

@@ -21,6 +21,7 @@ import numpy as np
 
 from ddpg.config import Config, field_types
 from ddpg.errors import DDPGError, RunDirError
+from ddpg.links import read_run_config
 from ddpg.loggers import finite_number, read_curve
 from ddpg.runconfig import read_config
 
@@ -103,7 +104,7 @@ def read_record(run_dir: Path, metric: str = "return") -> RunRecord:
     directory; RunDirError says what is damaged, an OSError (a permission, say) goes through."""
     run_dir = Path(run_dir)
     try:
-        data = read_config(run_dir)
+        data = read_run_config(run_dir)
     except DDPGError as exc:
         raise RunDirError(str(exc)) from None
     try:

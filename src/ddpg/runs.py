@@ -18,12 +18,13 @@ from ddpg.config import RESUMABLE_FIELDS, Config, option_name
 from ddpg.envs import FINAL_EVAL_STREAM, check_env, check_her, make_env
 from ddpg.errors import CheckpointError, RunDirError
 from ddpg.evaluation import evaluate
+from ddpg.links import read_run_config
 from ddpg.lock import LOCK_NAME, RunLock
 from ddpg.loggers import Console
-from ddpg.outputs import library_made
+from ddpg.outputs import foreign_entries
 from ddpg.policy import Policy
 from ddpg.resources import check_memory
-from ddpg.runconfig import read_config, write_config
+from ddpg.runconfig import write_config
 from ddpg.train import Trainer
 
 
@@ -57,8 +58,9 @@ def start_run(
 
 def clear_run_dir(run_dir: Path, check_only: bool = False) -> None:
     """Empty `run_dir` for --overwrite. Only a run of this library that holds nothing but the
-    files it made, is not in use, and is not the current directory, one of its parents or the
-    home directory; `check_only` checks all that and removes nothing."""
+    files it made, at any depth (no symbolic link, no run or sweep nested in it), is not in
+    use, and is not the current directory, one of its parents or the home directory;
+    `check_only` checks all that and removes nothing."""
     resolved = run_dir.resolve()
     cwd = Path.cwd().resolve()
     if resolved in (cwd, Path.home().resolve(), *cwd.parents):
@@ -67,13 +69,13 @@ def clear_run_dir(run_dir: Path, check_only: bool = False) -> None:
             "or the home directory"
         )
     try:
-        read_config(run_dir)
+        read_run_config(run_dir)
     except CheckpointError:
         raise RunDirError(
             f"{run_dir} is not a run directory of this library (no valid config.json); "
             "--overwrite only replaces runs"
         ) from None
-    foreign = sorted(entry.name for entry in run_dir.iterdir() if not library_made(entry.name))
+    foreign = foreign_entries(run_dir)
     if foreign:
         raise RunDirError(
             f"{run_dir} holds files this library did not make ({', '.join(foreign[:3])}"
@@ -97,7 +99,7 @@ def resume_run(
 ) -> tuple[Trainer, Path, list[str]]:
     """A Trainer restored from the newest valid checkpoint of `run_dir`, with budget
     `overrides`; also the checkpoint used and the reasons newer ones were skipped."""
-    saved = read_config(run_dir)
+    saved = read_run_config(run_dir)
     changed = sorted(set(overrides) - set(RESUMABLE_FIELDS))
     if changed:
         names = ", ".join(option_name(name) for name in changed)

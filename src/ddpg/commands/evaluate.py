@@ -27,11 +27,12 @@ def add_arguments(evaluate: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ddpg.envs import FINAL_EVAL_STREAM, make_env
     from ddpg.evaluation import evaluate
-    from ddpg.outputs import check_output, write_output
+    from ddpg.outputs import check_output, check_outside_runs, write_output
     from ddpg.policy import Policy
 
     if args.json is not None:
         check_output(args.json, "evaluation JSON", args.force)  # before the evaluation runs
+        check_outside_runs(args.json, own=[args.run_dir])
     policy = Policy.load(model_file(args.run_dir, args.model))
     config = policy.config
     episodes = args.episodes or config.eval_episodes

@@ -29,7 +29,7 @@ def add_arguments(export: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ddpg.export import FORMATS, export_policy
-    from ddpg.outputs import check_output
+    from ddpg.outputs import check_output, check_outside_runs
     from ddpg.policy import Policy
 
     source: Path = args.source
@@ -43,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
             f"--out {out.name} names a {named} but --format is {args.format}; end it in {suffix}"
         )
     check_output(out, KINDS[args.format], args.force)
+    check_outside_runs(out, own=[model.parent])
     policy = Policy.load(model)
     out.parent.mkdir(parents=True, exist_ok=True)
     print(

@@ -190,8 +190,8 @@ def train_config(preset: str | None, overrides: dict[str, Any]) -> tuple[Config,
 
 def model_file(run_dir: Path, model: str) -> Path:
     """RUN_DIR/model_{best,final}.safetensors of a run directory of this library, or one line
-    saying why `run_dir` is not one."""
-    from ddpg.runconfig import read_config
+    saying why `run_dir` is not one (or holds a symbolic link out of it)."""
+    from ddpg.links import read_run_config
 
-    read_config(run_dir)
+    read_run_config(run_dir)
     return run_dir / f"model_{model}.safetensors"

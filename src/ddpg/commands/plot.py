@@ -26,12 +26,12 @@ def add_arguments(plot: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ddpg.outputs import check_output
+    from ddpg.links import read_run_config
+    from ddpg.outputs import check_output, check_outside_runs
     from ddpg.plots import plot_runs
-    from ddpg.runconfig import read_config
 
     for run_dir in args.run_dirs:  # runs first: "not a run directory" says more than the output
-        read_config(run_dir)
+        read_run_config(run_dir)
     out: Path = args.out or args.run_dirs[0] / "learning_curve.png"
     if not out.suffix:
         out = out.with_name(out.name + ".png")
@@ -39,5 +39,6 @@ def run(args: argparse.Namespace) -> int:
     if kind is None:
         raise RunDirError(f"--out must end in {', '.join(IMAGE_KINDS)}, got '{out.name}'")
     check_output(out, kind, args.force)
+    check_outside_runs(out, own=args.run_dirs)
     print(f"wrote {plot_runs(args.run_dirs, out)}")
     return 0

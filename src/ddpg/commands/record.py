@@ -31,7 +31,7 @@ def add_arguments(record: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ddpg.outputs import check_output
+    from ddpg.outputs import check_output, check_outside_runs
     from ddpg.record import VIDEO_KINDS, record_video
 
     out: Path = args.out or args.run_dir / "agent.gif"
@@ -39,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
     if kind is None:
         raise RunDirError(f"video file must end in .gif or .mp4, got '{out}'")
     check_output(out, kind, args.force)
+    check_outside_runs(out, own=[args.run_dir])
     path, frames, returns = record_video(
         model_file(args.run_dir, args.model),
         out,

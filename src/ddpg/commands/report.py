@@ -65,6 +65,7 @@ def add_arguments(report: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ddpg.config import check_keys
+    from ddpg.outputs import check_outside_runs
     from ddpg.report import build_report, format_table, write_report
 
     if args.threshold is not None and not math.isfinite(args.threshold):
@@ -76,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
         out = args.paths[0]
     else:
         out = Path(f"report-{time.strftime('%Y%m%d-%H%M%S')}")
+    check_outside_runs(out / "report.md", own=args.paths)  # the folder given may take it
     report = build_report(args.paths, args.score, args.threshold, args.split_by, args.metric)
     written = write_report(report, out, force=args.force)
     for run_dir, reason in report.skipped:

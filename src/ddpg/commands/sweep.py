@@ -26,7 +26,9 @@ from ddpg.commands.options import (
 )
 from ddpg.config import option_name
 from ddpg.errors import RunDirError
+from ddpg.links import SWEEP, check_links
 from ddpg.loggers import Console
+from ddpg.outputs import check_outside_runs
 from ddpg.presets import PRESETS
 from ddpg.sweep import cluster
 from ddpg.sweep.spec import (
@@ -149,7 +151,9 @@ def run_command(args: argparse.Namespace) -> int:
     console = Console(quiet=args.quiet)
     if args.resume is not None:
         sweep_dir = args.resume
+        check_links(sweep_dir, SWEEP, (SPEC_FILE,))
         spec = _resumed_spec(args)
+        check_links(sweep_dir, SWEEP, (TRIALS_DIR,))  # its runs, resumed by the trials
     else:
         spec = _new_spec(args)
         sweep_dir = args.out or Path("sweeps") / (f"{spec.preset}-{time.strftime('%Y%m%d-%H%M%S')}")
@@ -158,6 +162,7 @@ def run_command(args: argparse.Namespace) -> int:
                 f"sweep directory {sweep_dir} exists; give a new --out, or continue it with "
                 f"--resume {sweep_dir}"
             )
+        check_outside_runs(sweep_dir)
     cluster.require_ray(spec.search)
     cluster.prepare_environment(local=spec.address is None)  # read by Ray when it is imported
     address = cluster.resolve_address(spec.address) if spec.address is not None else None

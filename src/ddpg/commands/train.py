@@ -60,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _start_and_train(args: argparse.Namespace) -> int:
+    from ddpg.outputs import check_outside_runs
     from ddpg.runs import clear_run_dir, finish_run, resume_run, start_run
     from ddpg.train import TrainingInterrupted
 
@@ -81,6 +82,7 @@ def _start_and_train(args: argparse.Namespace) -> int:
         run_dir = args.run_dir or Path("runs") / (
             f"{preset}-s{config.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
         )
+        check_outside_runs(run_dir)
         if (run_dir.exists() or run_dir.is_symlink()) and not run_dir.is_dir():
             what = "is a broken symbolic link" if run_dir.is_symlink() else "is not a directory"
             raise RunDirError(f"run directory {run_dir} exists and {what}")

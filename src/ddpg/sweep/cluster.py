@@ -17,6 +17,12 @@ available and RAY_AUTH_MODE is unset.
 
 Every process of a local Ray carries SWEEP_MARKER in its environment; after a driver was killed,
 `ddpg sweep --resume` stops what that Ray left behind (Ray's agents outlive a killed driver).
+The marker alone does not find them all: Ray renames its agents and workers (setproctitle), which
+zeroes the start of the memory that /proc/PID/environ shows, by a varying length that can cover
+the marker (seen: a killed driver's dashboard and runtime-env agents that a resumed sweep missed).
+So in the sweep's own temp dir, a process that holds a file there open for writing is the local
+Ray's too (every Ray process writes its logs under TEMP_DIR/session_*/logs); a --ray-temp-dir,
+which another Ray may share, is searched by the marker only.
 """
 
 from __future__ import annotations
@@ -218,8 +224,10 @@ def ray_session(
     temp_dir: Path | None,
     num_cpus: int,
     num_gpus: int,
+    own_temp_dir: bool = False,
 ) -> Iterator[RaySession]:
-    """Start a local Ray (or connect to `address`), and shut it down on the way out."""
+    """Start a local Ray (or connect to `address`), and shut it down on the way out.
+    `own_temp_dir`: `temp_dir` is the sweep's own (see stop_leftovers)."""
     local = address is None
     prepare_environment(local)
     if local:
@@ -264,7 +272,8 @@ def ray_session(
         ray.shutdown()
         if local:
             assert temp_dir is not None
-            stop_leftovers(temp_dir, grace_s=10.0)  # the driver leaves no Ray process behind
+            # the driver leaves no Ray process behind
+            stop_leftovers(temp_dir, grace_s=10.0, own_temp_dir=own_temp_dir)
 
 
 @contextmanager
@@ -294,15 +303,17 @@ def _sigint_blocked() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
-def stop_leftovers(temp_dir: Path, grace_s: float = 0.0) -> int:
-    """Stop the processes of this sweep's local Ray (they carry its marker in their
-    environment) that are still there after `grace_s` seconds: what an earlier session left
-    after its driver was killed (Ray's agents outlive it), or stragglers of a shutdown. Only
-    called while this driver holds the sweep's lock. Returns how many were stopped."""
+def stop_leftovers(temp_dir: Path, grace_s: float = 0.0, own_temp_dir: bool = False) -> int:
+    """Stop the processes of this sweep's local Ray that are still there after `grace_s`
+    seconds: what an earlier session left after its driver was killed (Ray's agents outlive
+    it), or stragglers of a shutdown. They carry its marker in their environment or, when
+    `own_temp_dir` (SWEEP_DIR/ray or its short fallback, not a --ray-temp-dir), write a file
+    under `temp_dir`. Only called while this driver holds the sweep's lock. Returns how
+    many were stopped."""
     deadline = time.monotonic() + grace_s
-    while _marked(temp_dir) and time.monotonic() < deadline:
+    while _local_ray(temp_dir, own_temp_dir) and time.monotonic() < deadline:
         time.sleep(0.1)
-    stopped = _marked(temp_dir)
+    stopped = _local_ray(temp_dir, own_temp_dir)
     for pid in stopped:
         with contextlib.suppress(OSError):
             os.kill(pid, signal.SIGKILL)
@@ -312,19 +323,39 @@ def stop_leftovers(temp_dir: Path, grace_s: float = 0.0) -> int:
     return len(stopped)
 
 
-def _marked(temp_dir: Path) -> list[int]:
-    """Live processes other than this one whose environment holds the sweep's marker."""
+def _local_ray(temp_dir: Path, own_temp_dir: bool) -> list[int]:
+    """Live processes other than this one that belong to the local Ray of `temp_dir`."""
     marker = f"{SWEEP_MARKER}={temp_dir}".encode()
+    inside = f"{temp_dir.resolve()}/"  # as the kernel names open files: no links
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
         try:
-            if marker in (entry / "environ").read_bytes().split(b"\0") and _alive(int(entry.name)):
-                found.append(int(entry.name))
+            ours = marker in (entry / "environ").read_bytes().split(b"\0")
+            if not ours and own_temp_dir:
+                ours = _writes_under(entry, inside)
         except OSError:
             continue
+        if ours and _alive(int(entry.name)):
+            found.append(int(entry.name))
     return found
+
+
+def _writes_under(process: Path, inside: str) -> bool:
+    """Whether the /proc entry `process` holds a file under `inside` open for writing (as Ray's
+    processes hold their logs; a user's `tail -f` of one reads)."""
+    for fd in (process / "fd").iterdir():
+        try:
+            if not os.readlink(fd).startswith(inside):
+                continue
+            info = (process / "fdinfo" / fd.name).read_text()
+        except OSError:  # closed meanwhile
+            continue
+        flags = int(info.split("flags:", 1)[1].split()[0], 8)  # "pos: 0\nflags: 02100001\n..."
+        if flags & os.O_ACCMODE != os.O_RDONLY:
+            return True
+    return False
 
 
 def _alive(pid: int) -> bool:

@@ -8,9 +8,9 @@ Layout of SWEEP_DIR:
     results.json    each trial's status and final numbers, once the sweep has ended
 
 Tune stops the trials that ASHA drops before they write their model files; after Tune is done,
-the driver finishes each of them (a Ray task per trial, restored from its Tune checkpoint), so
-every run directory ends with model files and evaluation.json. A resumed sweep does the same for
-trials stopped in an earlier session.
+the driver finishes each of them (a Ray task per trial, restored from its Tune checkpoint, or
+from its runs' own when that is gone), so every run directory ends with model files and
+evaluation.json. A resumed sweep does the same for trials stopped in an earlier session.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from ddpg.errors import DDPGError, RunDirError
 from ddpg.loggers import Console
 from ddpg.sweep import cluster
 from ddpg.sweep.spec import TIME_ATTR, TRIALS_DIR, SweepSpec, Trial
-from ddpg.sweep.trial import REPORT_PREFIX, finish_trial, optuna_point_name, trial_main
+from ddpg.sweep.trial import REPORT_PREFIX, finish_trial, optuna_point_name, trainable
 
 TUNE_DIR = "tune"
 LOCK_FILE = ".sweep.lock"
@@ -69,7 +69,8 @@ def run_sweep(
         temp_dir = None
         if joined is None:
             temp_dir = cluster.temp_dir_for(sweep_dir, spec.ray_temp_dir)
-            left = cluster.stop_leftovers(temp_dir) if resume else 0
+            own = spec.ray_temp_dir is None
+            left = cluster.stop_leftovers(temp_dir, own_temp_dir=own) if resume else 0
             if left:
                 console.print(f"stopped {left} Ray processes left by an earlier session")
         with _stop_on_sigterm() as received:
@@ -106,8 +107,9 @@ def _run_tune(
     cpus, gpus = cluster.local_resources(
         spec.num_trials(), spec.max_concurrent, spec.cpus_per_trial, spec.gpus_per_trial
     )
+    own = spec.ray_temp_dir is None  # SWEEP_DIR/ray or its short fallback
     with (
-        nullcontext(joined) if joined else cluster.ray_session(None, temp_dir, cpus, gpus)
+        nullcontext(joined) if joined else cluster.ray_session(None, temp_dir, cpus, gpus, own)
     ) as session:
         if session.address is None:
             where = f"a local Ray ({cpus} CPUs{f', {gpus} GPUs' if gpus else ''})"
@@ -135,20 +137,19 @@ def _finished(trial: Any) -> bool:
 
 
 def _tuner(spec: SweepSpec, sweep_dir: Path, resume: bool) -> Any:
-    trainable = tune.with_resources(
-        trial_main, {"cpu": spec.cpus_per_trial, "gpu": spec.gpus_per_trial}
-    )
+    resources = {"cpu": spec.cpus_per_trial, "gpu": spec.gpus_per_trial}
+    trial = tune.with_resources(trainable(), resources)
     experiment = sweep_dir / TUNE_DIR
     if resume and tune.Tuner.can_restore(str(experiment)):
         return tune.Tuner.restore(
             str(experiment),
-            trainable,
+            trial,
             resume_unfinished=True,
             resume_errored=True,
             param_space=_param_space(spec, sweep_dir),
         )
     return tune.Tuner(
-        trainable,
+        trial,
         param_space=_param_space(spec, sweep_dir),
         tune_config=tune.TuneConfig(
             metric=spec.metric,

@@ -4,12 +4,19 @@ evaluations, with a Tune report (and checkpoint) after each chunk.
 A trial trains one run directory per seed it holds (one, except with an Optuna search), side by
 side, under SWEEP_DIR/trials/. Everything is built inside the trial's own process from absolute
 paths (a Trainer with open files cannot be pickled, and Tune changes a trial's working
-directory). `train_members` is the only function of the sweep that touches the training stack.
+directory). `open_runs` and `train_runs` are the only functions of the sweep that touch the
+training stack.
 
 Tune's checkpoint of a trial holds the newest library checkpoint of each of its runs, and nothing
 else. When Tune restarts a trial (its worker died, or the sweep was interrupted and resumed), the
 run directory gets back exactly that checkpoint, loses any newer one (Tune never saw the reports
 that went with them) and resumes from it, so the trial ends as if it had never stopped.
+
+A Tune checkpoint that is gone (deleted, or lost to a driver killed between Tune's deleting an
+older one and saving its state) or damaged is not used: each run then resumes from its own newest
+good checkpoint, exactly as `ddpg train --resume` does, runs behind the others catch up, and the
+first report goes out at the step the runs have reached. A run with no checkpoint starts over;
+a run with one is never removed.
 """
 
 from __future__ import annotations
@@ -22,15 +29,19 @@ import shutil
 import socket
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ddpg.config import Config
 from ddpg.errors import RunDirError
 from ddpg.lock import RunLock
 from ddpg.sweep.spec import METRICS, TIME_ATTR, TRIALS_DIR, SweepSpec, Trial, read_spec
+
+if TYPE_CHECKING:
+    from ddpg.train import Trainer
 
 ATTEMPTS_FILE = "trial.json"  # in each run dir: where (node, process) each attempt ran
 REPORT_PREFIX = ".report-"  # hard-linked checkpoint copies handed to Tune, in trials/
@@ -45,8 +56,23 @@ class Member:
     config: Config
 
 
+@dataclass(frozen=True)
+class Start:
+    """Where the runs of a trial start: `resumed[i]`, whether run i is restored from the newest
+    good checkpoint in its directory (otherwise it starts from scratch); `reported`, the env step
+    of the Tune checkpoint that `prepare_runs` put back in every run, None when Tune's checkpoint
+    was missing, damaged or never made."""
+
+    resumed: tuple[bool, ...]
+    reported: int | None = None
+
+    def origin(self, i: int) -> str:
+        """For trial.json: 'tune' (Tune's checkpoint), 'run' (the run's own) or 'start'."""
+        return "tune" if self.reported is not None else "run" if self.resumed[i] else "start"
+
+
 def trial_main(params: dict[str, Any]) -> None:
-    """The Tune function trainable: train the trial's runs, reporting at every evaluation."""
+    """The body of Tune's trainable: train the trial's runs, reporting at every evaluation."""
     from ray import tune
 
     sweep_dir = Path(params["sweep_dir"])
@@ -56,11 +82,10 @@ def trial_main(params: dict[str, Any]) -> None:
     history = [read_attempts(m.run_dir) for m in members]
     checkpoint = tune.get_checkpoint()
     if checkpoint is None:
-        reported = prepare_runs(members, None)
+        start = prepare_runs(members, None)
     else:
         with checkpoint.as_directory() as saved:
-            reported = prepare_runs(members, Path(saved))
-    record_attempt(members, history, reported)
+            start = prepare_runs(members, Path(saved))
 
     def report(step: int) -> None:
         values = [last_value(m.run_dir, spec.metric) for m in members]
@@ -69,58 +94,93 @@ def trial_main(params: dict[str, Any]) -> None:
         with linked_checkpoints(sweep_dir, trial.name, members, step) as folder:
             tune.report(result, checkpoint=tune.Checkpoint.from_directory(folder))
 
-    train_members(members, reported, spec.preset, report)
+    with open_runs(members, start, spec.preset) as trainers:
+        record_attempt(members, history, start, [t.state.step for t in trainers])
+        train_runs(members, trainers, start, report)
+
+
+def trainable() -> type:
+    """`trial_main` as Tune's trainable class. Tune's own restore fails a trial whose checkpoint
+    is no longer on storage, on every retry; this one skips such a checkpoint, so that
+    `trial_main` finds none and resumes the runs from their own checkpoints."""
+    import pyarrow.fs
+    from ray.tune.trainable.function_trainable import wrap_function
+
+    class SweepTrial(wrap_function(trial_main)):  # named trial_main to Tune, as before
+        def restore(self, checkpoint_path: Any) -> None:
+            checkpoint = getattr(checkpoint_path, "checkpoint", None)  # Tune's training result
+            if checkpoint is not None:
+                info = checkpoint.filesystem.get_file_info(checkpoint.path)
+                if info.type == pyarrow.fs.FileType.NotFound:
+                    return
+            super().restore(checkpoint_path)
+
+    return SweepTrial
 
 
 def finish_trial(sweep_dir: str, params: dict[str, Any], trial_id: str, saved: str | None) -> None:
     """Write the model files and evaluation of a trial that a scheduler stopped early (a Ray
-    task run by the driver after the sweep): restored from Tune's checkpoint, no training."""
+    task run by the driver after the sweep): restored from Tune's checkpoint (from the runs' own
+    when it is gone), no training."""
     spec = read_spec(Path(sweep_dir))
     members = members_of(Path(sweep_dir), spec, trial_of(params, spec, trial_id))
-    reported = prepare_runs(members, Path(saved) if saved else None)
-    train_members(members, reported, spec.preset, None)
+    start = prepare_runs(members, Path(saved) if saved else None)
+    with open_runs(members, start, spec.preset) as trainers:
+        train_runs(members, trainers, start, None)
 
 
-def train_members(
-    members: list[Member],
-    reported: int | None,
-    preset: str | None,
-    report: Callable[[int], None] | None,
-) -> None:
-    """Train every run to its budget, calling `report(step)` at each periodic evaluation after
-    step `reported` (None: a fresh start; otherwise the runs are restored from their newest
-    checkpoints); with `report` None, only finish the runs. Then write each run's model files
-    and evaluation.json."""
+@contextmanager
+def open_runs(members: list[Member], start: Start, preset: str | None) -> Iterator[list[Trainer]]:
+    """A Trainer per run: restored from its newest good checkpoint (as `ddpg train --resume`
+    does: damaged newer ones are set aside) or started afresh; all closed afterwards."""
     from ddpg.loggers import Console
-    from ddpg.runs import finish_run, resume_run, start_run
+    from ddpg.runs import resume_run, start_run
 
     console = Console(quiet=True)
-    trainers = []
+    trainers: list[Trainer] = []
     try:
-        for m in members:
-            if reported is None:
-                trainers.append(start_run(m.config, m.run_dir, preset, console))
-            else:
+        for m, resumed in zip(members, start.resumed, strict=True):
+            if resumed:
                 trainers.append(resume_run(m.run_dir, {}, console)[0])
-        if report is not None:
-            config = members[0].config
-            finished = [False] * len(trainers)
-            for target in report_steps(config.eval_every, int(config.total_steps or 0)):
-                if reported is not None and target <= reported:
-                    continue
-                for i, t in enumerate(trainers):
-                    if not finished[i]:
-                        t.run(max_steps=target)
-                        finished[i] = t.state.step < target  # the target return was reached
-                report(target)
-                if all(finished):
-                    break
-        for m, t in zip(members, trainers, strict=True):
-            if not (m.run_dir / "evaluation.json").exists():
-                finish_run(t)
+            else:
+                trainers.append(start_run(m.config, m.run_dir, preset, console))
+        yield trainers
     finally:
         for t in trainers:
             t.close()
+
+
+def train_runs(
+    members: list[Member],
+    trainers: list[Trainer],
+    start: Start,
+    report: Callable[[int], None] | None,
+) -> None:
+    """Train every run to its budget, calling `report(step)` at each periodic evaluation that
+    Tune has not seen: after the step of Tune's checkpoint; without one, from the step the
+    furthest run has reached, once every run is there (runs behind it catch up unreported).
+    With `report` None, only bring the runs level and finish them. Then write each run's model
+    files and evaluation.json."""
+    from ddpg.runs import finish_run
+
+    config = members[0].config
+    level = max(t.state.step for t in trainers)
+    first = start.reported + 1 if start.reported is not None else level
+    finished = [False] * len(trainers)
+    for target in report_steps(config.eval_every, int(config.total_steps or 0)):
+        if report is None and target > level:
+            break
+        for i, t in enumerate(trainers):
+            if not finished[i]:
+                t.run(max_steps=target)  # nothing to do for a run already there
+                finished[i] = t.state.step < target  # the target return was reached
+        if report is not None and target >= first:
+            report(target)
+            if all(finished):
+                break
+    for m, t in zip(members, trainers, strict=True):
+        if not (m.run_dir / "evaluation.json").exists():
+            finish_run(t)
 
 
 def report_steps(every: int, total: int) -> list[int]:
@@ -156,37 +216,61 @@ def step_of(checkpoint_dir: Path) -> int:
     return int(checkpoint_dir.name.split("-", 1)[1])
 
 
-def prepare_runs(members: list[Member], saved: Path | None) -> int | None:
-    """Make each run directory match Tune's view of the trial: with no Tune checkpoint, a fresh
-    start (a run left by an attempt that never reported is removed); with one, its library
-    checkpoint in place and none newer. Returns the env step of Tune's checkpoint (None for a
-    fresh start)."""
+def prepare_runs(members: list[Member], saved: Path | None) -> Start:
+    """Make each run directory match where the trial starts. With a good Tune checkpoint: its
+    library checkpoint in place in every run, and none newer. Without one (none, gone or
+    damaged): each run that has a checkpoint keeps everything and resumes from its own newest
+    good one; a run without one starts afresh (what an attempt that never checkpointed left is
+    removed). A run directory of another config is refused, never touched."""
     from ddpg.checkpoints import list_checkpoints
 
+    reported = tune_step(members, saved)
+    if reported is not None:
+        assert saved is not None
+        for m in members:
+            if not (m.run_dir / "config.json").is_file():
+                raise RunDirError(
+                    f"{m.run_dir} is missing: a sweep directory must be on storage that every "
+                    "node of the cluster shares"
+                )
+            lock = RunLock(m.run_dir)  # refused while another process trains this run
+            try:
+                _install(list_checkpoints(saved / m.run_dir.name)[0], m.run_dir / "checkpoints")
+            finally:
+                lock.release()
+        return Start((True,) * len(members), reported)
+    resumed = []
     for m in members:
-        if saved is None:
-            if m.run_dir.exists():
-                _remove_unreported_run(m)
-            continue
-        source = saved / m.run_dir.name
-        steps = list_checkpoints(source)
-        if len(steps) != 1:
-            raise RunDirError(
-                f"Tune's checkpoint {saved} does not hold a checkpoint of {m.run_dir}"
-            )
-        if not (m.run_dir / "config.json").is_file():
-            raise RunDirError(
-                f"{m.run_dir} is missing: a sweep directory must be on storage that every node "
-                "of the cluster shares"
-            )
-        lock = RunLock(m.run_dir)  # refused while another process trains this run
-        try:
-            _install(steps[0], m.run_dir / "checkpoints")
-        finally:
-            lock.release()
+        progress = bool(list_checkpoints(m.run_dir / "checkpoints"))
+        if progress and not _same_config(m):
+            raise RunDirError(f"{m.run_dir} holds files this sweep did not make; move them away")
+        if not progress and m.run_dir.exists():
+            _remove_unreported_run(m)
+        resumed.append(progress)
+    return Start(tuple(resumed))
+
+
+def tune_step(members: list[Member], saved: Path | None) -> int | None:
+    """The env step Tune's checkpoint `saved` was reported at, if it holds one checkpoint of
+    every run and each verifies; None for a checkpoint that is missing, damaged or foreign."""
+    from ddpg.checkpoints import list_checkpoints, read_checkpoint
+    from ddpg.errors import CheckpointError
+
     if saved is None:
         return None
-    return int(json.loads((saved / REPORT_FILE).read_text())[TIME_ATTR])
+    try:
+        step = int(json.loads((saved / REPORT_FILE).read_text())[TIME_ATTR])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    for m in members:
+        found = list_checkpoints(saved / m.run_dir.name)
+        if len(found) != 1:
+            return None
+        try:
+            read_checkpoint(found[0])  # verified before anything in the run is replaced
+        except CheckpointError:
+            return None
+    return step
 
 
 def _install(checkpoint: Path, folder: Path) -> None:
@@ -202,20 +286,23 @@ def _install(checkpoint: Path, folder: Path) -> None:
     os.replace(tmp, folder / checkpoint.name)
 
 
+def _same_config(m: Member) -> bool:
+    """Whether the run directory holds a run of this very trial (its config.json)."""
+    try:
+        return json.loads((m.run_dir / "config.json").read_text()).get("config") == (
+            m.config.to_dict()
+        )
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def _remove_unreported_run(m: Member) -> None:
     """Remove a run that an earlier attempt of this very trial began (same config) but never
-    reported; anything else in its place is refused, never deleted."""
-    config_file = m.run_dir / "config.json"
-    ours = not config_file.exists()
-    if not ours:
-        try:
-            ours = json.loads(config_file.read_text()).get("config") == m.config.to_dict()
-        except (OSError, ValueError):
-            ours = False
-    from ddpg.outputs import library_made
+    checkpointed; anything else in its place, or in it, is refused, never deleted."""
+    from ddpg.outputs import foreign_entries
 
-    unexpected = [p.name for p in m.run_dir.iterdir() if not library_made(p.name)]
-    if not ours or unexpected:
+    ours = not (m.run_dir / "config.json").exists() or _same_config(m)
+    if not ours or foreign_entries(m.run_dir):  # at any depth, links included
         raise RunDirError(f"{m.run_dir} holds files this sweep did not make; move them away")
     lock = RunLock(m.run_dir)  # refused while another process trains this run
     try:
@@ -276,23 +363,21 @@ def read_attempts(run_dir: Path) -> list[dict[str, Any]]:
 
 
 def record_attempt(
-    members: list[Member], history: list[list[dict[str, Any]]], reported: int | None
+    members: list[Member], history: list[list[dict[str, Any]]], start: Start, steps: list[int]
 ) -> None:
-    """Append where this attempt runs (Ray node id, host, process, the step it starts from) to
-    each run's trial.json, after the attempts before it."""
+    """Append where this attempt runs (Ray node id, host, process, the step it starts from and
+    whose checkpoint that is) to each run's trial.json, after the attempts before it."""
     import ray
 
     from ddpg.atomic import atomic_write_json
-    from ddpg.checkpoints import list_checkpoints
 
-    for m, attempts in zip(members, history, strict=True):
-        newest = list_checkpoints(m.run_dir / "checkpoints") if reported is not None else []
+    for i, (m, attempts, step) in enumerate(zip(members, history, steps, strict=True)):
         attempt = {
             "node_id": ray.get_runtime_context().get_node_id(),
             "hostname": socket.gethostname(),
             "pid": os.getpid(),
-            "from_step": step_of(newest[0]) if newest else 0,
+            "from_step": step,
+            "from": start.origin(i),
             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
-        m.run_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_json(m.run_dir / ATTEMPTS_FILE, {"attempts": [*attempts, attempt]})
