@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from ddpg import __version__
-from ddpg.config import Config, field_names, field_types, option_name, parse_value
+from ddpg.config import SEED_LIMIT, Config, field_names, field_types, option_name, parse_value
 from ddpg.errors import ConfigError, RunDirError, check_format
 
 SPEC_FILE = "sweep.json"
@@ -55,6 +55,9 @@ MAX_SEEDS = 10_000
 # are ten weeks of one core; the grid's product and the samples are counted before any point is
 # built (ten --grid options of ten values would otherwise build 10^10 points).
 MAX_TRIALS = 100_000
+# Retries of one trial: each restarts its worker from the trial's last checkpoint, so a trial that
+# still fails after 100 has a cause that retrying does not fix (Ray's own default is 0).
+MAX_FAILURES = 100
 
 
 @dataclass(frozen=True)
@@ -396,6 +399,7 @@ def build_spec(
         base = base.replace(torch_threads=cpus_per_trial)  # a trial's torch uses its CPUs
     if seeds is None:
         seeds = (base.seed,)
+    _check_seeds(seeds)
     samples = samples if samples is not None else 0
     _check_size(grid, search, samples, len(seeds))
     points = _points(grid, space, search, samples, search_seed)
@@ -463,8 +467,19 @@ def _check_resources(
         raise ConfigError(f"--cpus-per-trial must be >= 1, got {cpus_per_trial}")
     if not (math.isfinite(gpus_per_trial) and gpus_per_trial >= 0):
         raise ConfigError(f"--gpus-per-trial must be >= 0, got {gpus_per_trial}")
-    if max_failures < 0:
-        raise ConfigError(f"--max-failures must be >= 0, got {max_failures}")
+    if not 0 <= max_failures <= MAX_FAILURES:
+        raise ConfigError(f"--max-failures must be in [0, {MAX_FAILURES}], got {max_failures}")
+
+
+def _check_seeds(seeds: tuple[int, ...]) -> None:
+    """What parse_seeds ensures, for seeds from elsewhere (a resumed sweep.json)."""
+    if len(seeds) > MAX_SEEDS:
+        raise ConfigError(f"--seeds: {len(seeds)} seeds; at most {MAX_SEEDS}")
+    if len(set(seeds)) != len(seeds):
+        raise ConfigError("--seeds: a seed is listed twice")
+    for seed in seeds:
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < SEED_LIMIT:
+            raise ConfigError(f"--seeds: a seed must be an integer in [0, 2^63), got {seed!r}")
 
 
 def _check_size(
