@@ -576,6 +576,53 @@ CASES: dict[str, Case] = {
     "evaluate-episodes-negative": C(
         ["evaluate", "{run}", "--episodes", "-3"], 2, ("integer >= 1",)
     ),
+    # -- valid, but endless or absurd: refused before anything starts (exit 2) -----------------
+    "total-steps-1e400": C(
+        [*TRAIN, "--total-steps", "1e400", "--run-dir", "r"],
+        2,
+        ("total_steps must be at most 10^10, got 1.00e+400",),
+    ),
+    "total-steps-beyond-checkpoint-names": C(
+        [*TRAIN, "--total-steps", "2e10", "--run-dir", "r"], 2, ("at most 10^10",)
+    ),
+    "total-steps-a-million-digits": C(
+        [*TRAIN, "--total-steps", "1e999999", "--run-dir", "r"],
+        2,
+        ("--total-steps: expected an integer below 2^63, got '1e999999'",),
+    ),
+    "episodes-1e11": C([*TRAIN, "--episodes", "1e11", "--run-dir", "r"], 2, ("at most 10^10",)),
+    "eval-every-beyond-int64": C(
+        [*TRAIN, "--eval-every", "1e30", "--run-dir", "r"], 2, ("eval_every must be at most",)
+    ),
+    "eval-episodes-1e9": C(
+        [*TRAIN, "--eval-episodes", "1000000000", "--run-dir", "r"],
+        2,
+        ("eval_episodes must be at most 100,000, got 1000000000",),
+    ),
+    "eval-episodes-during-1e9": C(
+        [*TRAIN, "--eval-episodes-during", "1e9", "--run-dir", "r"], 2, ("at most 100,000",)
+    ),
+    "updates-per-step-1e9": C(
+        [*TRAIN, "--updates-per-step", "1e9", "--run-dir", "r"],
+        2,
+        ("updates_per_step must be at most 1000",),
+    ),
+    "noise-std-1e3": C([*TRAIN, "--noise-std", "1e3", "--run-dir", "r"], 2, ("at most 100",)),
+    "actor-lr-beyond-float32": C(
+        [*TRAIN, "--actor-lr", "1e39", "--run-dir", "r"], 2, ("float32's range",)
+    ),
+    "resume-with-total-steps-1e400": C(
+        ["train", "--resume", "{run}", "--total-steps", "1e400"], 2, ("at most 10^10",)
+    ),
+    "evaluate-episodes-1e9": C(
+        ["evaluate", "{run}", "--episodes", "1e9"], 2, ("at most 100,000 episodes",)
+    ),
+    "record-episodes-1e9": C(
+        ["record", "{run}", "--episodes", "1000000000"], 2, ("at most 100,000 episodes",)
+    ),
+    "record-frame-skip-beyond-int64": C(
+        ["record", "{run}", "--frame-skip", "1e19"], 2, ("below 2^63",)
+    ),
     "device-malformed": C([*TRAIN, "--device", "cuda:x", "--run-dir", "r"], 2, ("'cuda:x'",)),
     "device-empty-index": C([*TRAIN, "--device", "cuda:", "--run-dir", "r"], 2, ("'cuda:'",)),
     "device-upper-case": C([*TRAIN, "--device", "CPU", "--run-dir", "r"], 2, ("'CPU'",)),
@@ -699,6 +746,22 @@ CASES: dict[str, Case] = {
     ),
     "export-missing-model": C(
         ["export", "nope.safetensors", "--format", "onnx"], 2, ("no model file",)
+    ),
+    "export-onnx-into-pt": C(
+        ["export", "{run}", "--format", "onnx", "--out", "p.pt"],
+        2,
+        ("--out p.pt names a TorchScript model but --format is onnx; end it in .onnx",),
+    ),
+    "export-torchscript-into-onnx": C(
+        ["export", "{run}", "--format", "torchscript", "--out", "P.ONNX"],
+        2,
+        ("--out P.ONNX names a ONNX model but --format is torchscript; end it in .pt",),
+    ),
+    "export-run-dir-option": C(  # the run is export's argument: no hint at the very option
+        ["export", "{run}", "--format", "onnx", "--run-dir", "x"],
+        2,
+        ("unrecognized arguments: --run-dir x",),
+        absent=("did you mean",),
     ),
     "record-out-txt": C(["record", "{run}", "--out", "video.txt"], 2, (".gif or .mp4",)),
     "record-out-config": C(["record", "{run}", "--out", "{run}/config.json"], 2, (".gif or .mp4",)),
@@ -1087,6 +1150,27 @@ def test_sigint_mid_run_prints_a_pasteable_resume_command(work: Work) -> None:
     assert (work.dir / "my run" / "model_final.safetensors").is_file()
 
 
+def test_a_costly_run_is_warned_of_before_it_starts_and_stops_like_any_other(work: Work) -> None:
+    """10^10 steps evaluated every 20: valid, so it starts, after one line per cost (evaluation,
+    then updates); Ctrl-C at step 25 stops it as it stops any run, and resuming warns again."""
+    ARMED["SIGINT"] = 1
+    argv = ["--env", "badinput/Sigint-v0", *QUICK, "--total-steps", "1e10", "--run-dir", "r"]
+    result = cli("train", *argv, "--quiet")
+    assert result.code == 130, result
+    evaluation, updates, stopped, resume = result.lines
+    assert evaluation.startswith("ddpg: warning: evaluation will take up to 10,000,000,040 env ")
+    assert "(500,000,000 periodic evaluations x 1 episodes" in evaluation
+    assert updates == (
+        "ddpg: warning: updates_per_step 1 x 9,999,999,990 learning steps is 9,999,999,990 "
+        "gradient updates, 1,111 hours even at the 0.4 ms of a CUDA-graphed update on an H100"
+    )
+    assert stopped.startswith("ddpg: stopped by SIGINT at step 25")
+    assert resume == "resume with: ddpg train --resume r"
+    ARMED["SIGINT"] = 1
+    again = cli("train", "--resume", "r", "--quiet")
+    assert again.code == 130 and again.lines[:2] == [evaluation, updates], again
+
+
 def test_sigterm_mid_run_exits_143_with_a_checkpoint(work: Work) -> None:
     ARMED["SIGTERM"] = 1
     result = cli("train", "--env", "badinput/Sigterm-v0", *QUICK, "--run-dir", "r", "--quiet")
@@ -1272,6 +1356,21 @@ API_CASES: dict[str, tuple[Callable[[DDPG, Path, Path], Any], type[Exception], s
     "learn-bool": (lambda m, r, w: m.learn(True), TypeError, "got True"),
     "learn-zero": (lambda m, r, w: m.learn(0), ValueError, "total_steps >= 1"),
     "learn-negative": (lambda m, r, w: m.learn(-5), ValueError, "got -5"),
+    "learn-1e400": (
+        lambda m, r, w: m.learn(10**400),
+        ValueError,
+        "(a run takes at most 10^10 steps), got 1.00e+400",
+    ),
+    "learn-past-the-bound": (
+        lambda m, r, w: m.learn(10**10 + 1),
+        ValueError,
+        "learn() needs total_steps <= 10,000,000,000",
+    ),
+    "evaluate-episodes-1e9": (
+        lambda m, r, w: m.evaluate(episodes=10**9),
+        ValueError,
+        "evaluate() needs episodes <= 100,000, got 1000000000",
+    ),
     "ddpg-int-env": (lambda m, r, w: DDPG(123), TypeError, "environment id or a gymnasium.Env"),
     "ddpg-config-str": (
         lambda m, r, w: DDPG("Pendulum-v1", config="pendulum"),

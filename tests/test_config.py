@@ -75,6 +75,46 @@ def test_invalid_values_raise_config_error(changes, message):
     assert "\n" not in str(info.value)
 
 
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"total_steps": 10**10 + 1}, "total_steps must be at most 10^10, got 10000000001"),
+        ({"total_steps": 10**400}, "total_steps must be at most 10^10, got 1.00e+400"),
+        ({"episodes": 10**11, "total_steps": None}, "episodes must be at most 10^10"),
+        ({"max_episode_steps": 10**12}, "max_episode_steps must be at most 10^10"),
+        ({"learning_starts": 10**10 + 1}, "learning_starts must be at most 10^10"),
+        ({"eval_every": 10**11}, "eval_every must be at most 10^10"),
+        ({"checkpoint_every": 10**11}, "checkpoint_every must be at most 10^10"),
+        ({"log_every": 10**11}, "log_every must be at most 10^10"),
+        ({"eval_episodes": 100_001}, "eval_episodes must be at most 100,000, got 100001"),
+        ({"eval_episodes_during": 10**9}, "eval_episodes_during must be at most 100,000"),
+        ({"updates_per_step": 1000.5}, "updates_per_step must be at most 1000, got 1000.5"),
+        ({"updates_per_step": 1e9}, "updates_per_step must be at most 1000"),
+        ({"final_layer_init": 1.5}, "final_layer_init must be at most 1, got 1.5"),
+        ({"noise_std": 101.0}, "noise_std must be at most 100, got 101.0"),
+        ({"algo": "td3", "target_noise": 1e6}, "target_noise must be at most 100"),
+        ({"target_return": 1e39}, "target_return must be within float32's range (3.4e38)"),
+        ({"target_return": -1e39}, "target_return must be within float32's range"),
+        ({"actor_lr": 1e300}, "actor_lr must be within float32's range"),
+        ({"seed": 2**63}, "seed must be"),
+    ],
+)
+def test_values_beyond_any_sensible_bound_are_refused(changes, message):
+    with pytest.raises(ConfigError) as info:
+        Config(**changes)
+    assert message in str(info.value)
+    assert "\n" not in str(info.value) and len(str(info.value)) < 200  # no 401-digit number
+
+
+def test_the_bounds_themselves_are_accepted():
+    c = Config(total_steps=10**10, eval_every=10**10, checkpoint_every=10**10, log_every=10**10)
+    assert (c.total_steps, c.eval_every) == (10**10, 10**10)
+    assert Config(eval_episodes=100_000, eval_episodes_during=100_000).eval_episodes == 100_000
+    assert Config(updates_per_step=1000).updates_per_step == 1000
+    assert Config(final_layer_init=1.0, noise_std=100.0).noise_std == 100.0
+    assert Config(target_return=-3.4e38).target_return == -3.4e38
+
+
 def test_boundary_values_are_accepted():
     assert Config(tau=1.0).tau == 1.0
     assert Config(gamma=0.0).gamma == 0.0
@@ -132,9 +172,19 @@ def test_parse_value(name, text, expected):
         ("batch_size", "none", "--batch-size: expected int, got 'none'"),  # not optional
         ("tau", "abc", "--tau: expected float, got 'abc'"),
         ("batch_norm", "maybe", "--batch-norm: expected bool, got 'maybe'"),
+        ("total_steps", "1e1000", "--total-steps: expected an integer below 2^63, got '1e1000'"),
+        ("seed", "1" * 1001, "--seed: expected an integer below 2^63"),
     ],
 )
 def test_parse_value_rejects_bad_text(name, text, message):
     with pytest.raises(ConfigError) as info:
         parse_value(name, text)
-    assert str(info.value) == message
+    assert str(info.value).startswith(message)
+
+
+def test_an_integer_of_a_thousand_digits_is_read_but_not_one_more():
+    """1e999999999 would take minutes to turn into an int: refused as it is read. 999 digits
+    still parse, so the memory check can show --buffer-size 1e400 as 10^N GiB."""
+    assert parse_value("buffer_size", "1e999") == 10**999
+    with pytest.raises(ConfigError, match="below 2\\^63"):
+        parse_value("buffer_size", "1e1000")

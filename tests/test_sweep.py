@@ -148,6 +148,20 @@ BAD = [
     (["--gpus-per-trial", "0.5"], "--gpus-per-trial needs --device cuda"),
     (["--max-concurrent", "0"], "--max-concurrent: expected an integer >= 1"),
     (["--metric", "return"], "invalid choice: 'return'"),
+    # valid but absurd: counted, never built (these used to end as "out of memory")
+    (["--seeds", "0-99999999999"], "--seeds: 100000000000 seeds; at most 10000"),
+    (["--grid", "tau=" + ",".join(f"0.{i + 1}" for i in range(9)),
+      "--grid", "gamma=" + ",".join(f"0.{i + 1}" for i in range(9)),
+      "--grid", "actor_lr=" + ",".join(f"{i + 1}e-4" for i in range(9)),
+      "--grid", "critic_lr=" + ",".join(f"{i + 1}e-4" for i in range(9)),
+      "--seeds", "0-9999"],
+     "the sweep has 65,610,000 trials; at most 100,000"),
+    (["--search", "random", "--samples", "1e9", "--space", "tau=uniform:0.001:0.01"],
+     "the sweep has 1,000,000,000 trials; at most 100,000"),
+    (["--max-failures", "1e3"], "--max-failures must be in [0, 100], got 1000"),
+    (["--max-failures", "99999999999999999999"], "--max-failures: expected an integer below 2^63"),
+    (["--total-steps", "1e400"], "total_steps must be at most 10^10, got 1.00e+400"),
+    (["--grid", "noise_std=0.1,1e3"], "noise_std must be at most 100, got 1000.0"),
 ]  # fmt: skip
 
 
@@ -222,6 +236,90 @@ def test_resume_refuses_changed_options_and_non_sweeps(tmp_path, capsys):
     assert "is not a sweep directory" in capsys.readouterr().err
     assert main(["sweep", "--resume", str(tmp_path), "--seeds", "0-3"]) == 2
     assert "--seeds cannot be given with --resume" in capsys.readouterr().err
+
+
+def stored_sweep(tmp_path: Path, **values) -> Path:
+    """A sweep.json as `ddpg sweep` writes it (two grid points, seeds 0 and 1), with no Ray."""
+    spec = build_spec(
+        base=preset_config("pendulum", total_steps=2000, eval_every=500),
+        preset="pendulum",
+        fixed={"total_steps": 2000, "eval_every": 500},
+        seeds=(0, 1),
+        grid=parse_grid(["actor_lr=1e-3,3e-4"]),
+    )
+    sweep_dir = tmp_path / "sweep"
+    (sweep_dir / "trials").mkdir(parents=True)
+    write_spec(sweep_dir, spec)
+    return sweep_dir
+
+
+EDITS = {  # a hand-edited sweep.json that parses: refused as a new sweep's options would be
+    "seeds-a-word": (lambda d: d | {"seeds": "zero"}, "is damaged (seeds is 'zero', not a list)"),
+    "base-tau-7": (
+        lambda d: d | {"base": d["base"] | {"tau": 7}},
+        "sweep.json: invalid config: tau must be in (0, 1], got 7",
+    ),
+    "grid-gamma-1.5": (
+        lambda d: d | {"grid": {"actor_lr": [1e-3, 3e-4], "gamma": [0.9, 1.5]}},
+        "gamma must be in [0, 1), got 1.5",
+    ),
+    "seeds-too-many": (
+        lambda d: d | {"seeds": list(range(10_001))},
+        "--seeds: 10001 seeds; at most 10000",
+    ),
+    "points-not-the-grid": (
+        lambda d: d | {"points": d["points"][:1]},
+        "is damaged (its trials do not follow from its settings)",
+    ),
+    "seeds-twice": (lambda d: d | {"seeds": [0, 0]}, "--seeds: a seed is listed twice"),
+    "seed-negative": (lambda d: d | {"seeds": [0, -1]}, "in [0, 2^63), got -1"),
+    "max-failures-negative": (
+        lambda d: d | {"max_failures": -1},
+        "--max-failures must be in [0, 100], got -1",
+    ),
+    "scheduler-unknown": (lambda d: d | {"scheduler": "hyperband"}, "hyperband"),
+}
+
+
+@pytest.mark.parametrize("edit", list(EDITS))
+def test_resume_validates_the_stored_plan_as_a_new_one_before_ray(tmp_path, capsys, edit):
+    change, message = EDITS[edit]
+    sweep_dir = stored_sweep(tmp_path)
+    path = sweep_dir / "sweep.json"
+    path.write_text(json.dumps(change(json.loads(path.read_text())), indent=2))
+    before = snapshot(tmp_path)
+    assert main(["sweep", "--resume", str(sweep_dir)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("ddpg: error: ") and message in err, err
+    assert snapshot(tmp_path) == before  # sweep.json byte for byte, and no Ray directory
+
+
+def test_an_unedited_stored_plan_reads_back_as_written(tmp_path):
+    sweep_dir = stored_sweep(tmp_path)
+    spec = read_spec(sweep_dir)
+    names = [t.name for t in spec.trials()]
+    assert names[::3] == ["actor_lr=0.001-seed=0", "actor_lr=0.0003-seed=1"]
+
+
+def test_a_sweep_warns_of_each_costly_point_before_anything_is_made(capsys):
+    """As `ddpg train` does, once per distinct line, naming the point where only some cost."""
+    from ddpg.commands.sweep import _check_envs
+
+    spec = build_spec(
+        base=preset_config("pendulum", total_steps=10**6, eval_every=1000),
+        preset="pendulum",
+        fixed={"total_steps": 10**6, "eval_every": 1000},
+        grid=parse_grid(["eval_episodes_during=1,1000,2000"]),
+    )
+    _check_envs(spec)
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith("ddpg: warning: evaluation will take up to 200,004,000 env steps")
+    assert lines[0].endswith("(sweep point eval_episodes_during=1000)")
+    assert lines[1].endswith("(sweep point eval_episodes_during=2000)")
+    one = build_spec(base=preset_config("pendulum"), preset="pendulum", fixed={})
+    _check_envs(one)
+    assert capsys.readouterr().err == ""
 
 
 # -- plain runs to compare trials with ------------------------------------------------------------

@@ -21,7 +21,7 @@ import torch
 
 from ddpg.callbacks import Callback, Hooks
 from ddpg.checkpoints import load_model, model_meta, network_tensors, save_model, subtree
-from ddpg.config import Config
+from ddpg.config import MAX_EVAL_EPISODES, MAX_STEPS, Config, shown
 from ddpg.envs import FINAL_EVAL_STREAM, check_env, make_env
 from ddpg.errors import CheckpointError, ConfigError, RunDirError
 from ddpg.evaluation import EvalResult, evaluate
@@ -147,6 +147,11 @@ class DDPG:
             raise TypeError(f"learn() needs an int number of steps, got {total_steps!r}")
         if total_steps < 1:
             raise ValueError(f"learn() needs total_steps >= 1, got {total_steps}")
+        if self.num_steps + total_steps > MAX_STEPS:  # the config's budget bound (config.py)
+            raise ValueError(
+                f"learn() needs total_steps <= {MAX_STEPS - self.num_steps:,} (a run takes at "
+                f"most 10^10 steps), got {shown(total_steps)}"
+            )
         hooks = Hooks.of(callback)
         trainer = self._trainer_now()
         trainer.hooks = hooks  # for this call only
@@ -187,6 +192,10 @@ class DDPG:
             raise TypeError(f"evaluate() needs an int number of episodes, got {episodes!r}")
         if episodes < 1:
             raise ValueError(f"evaluate() needs episodes >= 1, got {episodes}")
+        if episodes > MAX_EVAL_EPISODES:
+            raise ValueError(
+                f"evaluate() needs episodes <= {MAX_EVAL_EPISODES:,}, got {shown(episodes)}"
+            )
         _check_env_arg(env, "evaluate()")
         if env is not None:
             env = as_flat(env, env.spec.id if env.spec else type(env).__name__)

@@ -36,6 +36,46 @@ DEVICE_PATTERN = re.compile(r"cpu|auto|cuda(:[0-9]+)?")
 # More threads than any machine has cores: far above it, thread creation fails and the process
 # aborts inside the OpenMP runtime.
 MAX_TORCH_THREADS = 1024
+# -- upper bounds: beyond each, a value cannot be meant (an extra zero, 1e400 for 1e4) ----------
+# Integers typed with more digits are refused as they are read: turning 1e999999999 into an int
+# takes minutes and Python refuses to print one of over 4300 digits. 1000 digits lie far beyond
+# every bound below, and the memory check still shows a --buffer-size 1e400 as 10^N GiB.
+MAX_INT_DIGITS = 1000
+# Every integer is stored as a signed 64-bit number (checkpoint counters, tensors, NumPy arrays).
+INT_LIMIT = 2**63
+# Numbers become float32 tensors (noise, clipping, initialisation, returns compared with float32
+# rewards): a real beyond float32's range turns into infinity there.
+FLOAT32_MAX = 3.4028234663852886e38
+# Step counts (budgets, intervals, time limits, episode counts: an episode takes at least a step).
+# Checkpoints are named step-NNNNNNNNNN, ten digits, and ordered by name, so 10^10 is the largest
+# budget whose checkpoints stay in order; at 10,000 env steps a second, ten times the fastest
+# this library has measured (1,014 with one update per step, docs/gpu.md), they take 11.6 days.
+MAX_STEPS = 10**10
+STEP_FIELDS = (
+    "total_steps",
+    "episodes",
+    "max_episode_steps",
+    "learning_starts",
+    "log_every",
+    "eval_every",
+    "checkpoint_every",
+    "render_from",
+)
+# The standard error of an evaluation's mean return falls as 1/sqrt(episodes): 10^5 episodes
+# pin it to 0.3% of the returns' spread, beyond any use (papers evaluate on 10 to 100).
+MAX_EVAL_EPISODES = 100_000
+# High update-to-data methods run 20 (REDQ, DroQ) to 128 (scaled-by-resetting SAC) updates per
+# step; past 1000, a single env step costs a thousand updates and the run never gets anywhere.
+MAX_UPDATES_PER_STEP = 1000.0
+# The output layers start uniform in [-x, x] (the paper's 3e-3; PyTorch's default is
+# 1/sqrt(fan_in) <= 1): a wider range only saturates the actor's tanh from the first step.
+MAX_FINAL_LAYER_INIT = 1.0
+# Noise stds in half action ranges (normalised units for TD3's target noise): at 100, 99% of the
+# noisy actions are clipped to a bound, so a larger std changes nothing but overflows float32.
+MAX_NOISE_STD = 100.0
+# Fields whose bound is the memory they take: resources.check_memory refuses them with the size in
+# GiB, before anything is created (batch_size is at most buffer_size).
+MEMORY_FIELDS = ("hidden_size", "hidden_size_2", "batch_size", "buffer_size", "num_envs")
 
 
 @dataclass(frozen=True)
@@ -281,24 +321,31 @@ def parse_value(name: str, text: str) -> Any:
                 return False
             raise ValueError
         if base is int:
-            return _exact_int(text)
+            return exact_int(text)
         if base is float:
             return float(text)
         return str(text)
+    except OverflowError:
+        raise ConfigError(
+            f"{option_name(name)}: expected an integer below 2^63, got '{text}'"
+        ) from None
     except ValueError:
         kind = getattr(base, "__name__", str(base))
         raise ConfigError(f"{option_name(name)}: expected {kind}, got '{text}'") from None
 
 
-def _exact_int(text: str) -> int:
+def exact_int(text: str) -> int:
     """An integer written as 42, 1_000_000 or 1e6; ValueError if it is not exactly one (no
-    rounding through a float: 9007199254740993 stays itself)."""
+    rounding through a float: 9007199254740993 stays itself), OverflowError if it has more than
+    MAX_INT_DIGITS digits."""
     try:
         number = Decimal(text.strip().replace("_", ""))
     except InvalidOperation:
         raise ValueError(text) from None
     if not number.is_finite() or number != number.to_integral_value():
         raise ValueError(text)
+    if number.adjusted() >= MAX_INT_DIGITS:
+        raise OverflowError(text)
     return int(number)
 
 
@@ -433,6 +480,49 @@ def _validate(c: Config) -> None:
     if not DEVICE_PATTERN.fullmatch(c.device):
         fail(f"device must be 'cpu', 'cuda', 'cuda:N' or 'auto', got '{c.device}'")
     _validate_algorithm(c, fail)
+    _validate_bounds(c, fail)
+
+
+def _validate_bounds(c: Config, fail: Callable[[str], None]) -> None:
+    """The upper bounds (see where they are defined for why each is where it is)."""
+    for name in STEP_FIELDS:
+        value = getattr(c, name)
+        if value is not None and value > MAX_STEPS:
+            fail(
+                f"{name} must be at most 10^10, got {shown(value)} (10^10 steps take 11.6 days "
+                "at 10,000 steps/s)"
+            )
+    for name in ("eval_episodes_during", "eval_episodes"):
+        if getattr(c, name) > MAX_EVAL_EPISODES:
+            fail(f"{name} must be at most {MAX_EVAL_EPISODES:,}, got {shown(getattr(c, name))}")
+    if c.updates_per_step > MAX_UPDATES_PER_STEP:
+        fail(
+            f"updates_per_step must be at most {MAX_UPDATES_PER_STEP:g}, "
+            f"got {shown(c.updates_per_step)}"
+        )
+    if c.final_layer_init is not None and c.final_layer_init > MAX_FINAL_LAYER_INIT:
+        fail(
+            f"final_layer_init must be at most {MAX_FINAL_LAYER_INIT:g}, "
+            f"got {shown(c.final_layer_init)}"
+        )
+    for name in ("noise_std", "target_noise"):
+        if getattr(c, name) > MAX_NOISE_STD:
+            fail(f"{name} must be at most {MAX_NOISE_STD:g}, got {shown(getattr(c, name))}")
+    for f in fields(c):  # what no bound above covers: the type's own range
+        value = getattr(c, f.name)
+        if isinstance(value, float) and abs(value) > FLOAT32_MAX:
+            fail(f"{f.name} must be within float32's range (3.4e38), got {shown(value)}")
+        if f.name in MEMORY_FIELDS or not isinstance(value, int) or isinstance(value, bool):
+            continue
+        if not -INT_LIMIT <= value < INT_LIMIT:
+            fail(f"{f.name} must be below 2^63, got {shown(value)}")
+
+
+def shown(value: float) -> str:
+    """A number as a message shows it: 1.00e+400 rather than its 401 digits."""
+    if isinstance(value, int) and abs(value) >= 10**16:
+        return f"{Decimal(value):.3g}"
+    return str(value)
 
 
 def _validate_algorithm(c: Config, fail: Callable[[str], None]) -> None:

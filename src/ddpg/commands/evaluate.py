@@ -8,9 +8,9 @@ import json
 from ddpg.commands.options import (
     add_force_option,
     add_model_arguments,
+    episode_count,
     model_file,
     path_arg,
-    positive_int,
 )
 
 HELP = "evaluate a run's model"
@@ -19,7 +19,7 @@ DESCRIPTION = "Evaluate a trained run's policy deterministically on fresh episod
 
 def add_arguments(evaluate: argparse.ArgumentParser) -> None:
     add_model_arguments(evaluate)
-    evaluate.add_argument("--episodes", type=positive_int, help="episodes (default: config)")
+    evaluate.add_argument("--episodes", type=episode_count, help="episodes (default: config)")
     evaluate.add_argument("--json", type=path_arg, help="also write the results as JSON")
     add_force_option(evaluate, "a --json file")
 

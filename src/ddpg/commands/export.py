@@ -5,8 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ddpg.commands.options import add_force_option, model_file, path_arg
+from ddpg.commands.options import add_force_option, model_file, path_arg, suffix_kind
+from ddpg.errors import RunDirError
 
+# What each format's file is, as outputs.check_output names it.
+KINDS = {"onnx": "ONNX model", "torchscript": "TorchScript model"}
 HELP = "export a run's policy to ONNX or TorchScript"
 DESCRIPTION = (
     "Write the deterministic policy (observations in, actions in environment units out, "
@@ -33,8 +36,13 @@ def run(args: argparse.Namespace) -> int:
     model = model_file(source, args.model) if source.is_dir() else source
     suffix = FORMATS[args.format]
     out = args.out or model.with_name(model.stem.replace("model_", "policy_") + suffix)
-    kind = "ONNX model" if args.format == "onnx" else "TorchScript model"
-    check_output(out, kind, args.force)
+    kinds = {FORMATS[fmt]: kind for fmt, kind in KINDS.items()}
+    named = suffix_kind(out, kinds)
+    if named is not None and named != KINDS[args.format]:
+        raise RunDirError(
+            f"--out {out.name} names a {named} but --format is {args.format}; end it in {suffix}"
+        )
+    check_output(out, KINDS[args.format], args.force)
     check_outside_runs(out, own=[model.parent])
     policy = Policy.load(model)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -10,12 +10,22 @@ from __future__ import annotations
 import argparse
 import difflib
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
 from typing import Any, NoReturn
 
-from ddpg.config import SEED_LIMIT, Config, field_docs, option_name, parse_value
+from ddpg.config import (
+    INT_LIMIT,
+    MAX_EVAL_EPISODES,
+    SEED_LIMIT,
+    Config,
+    exact_int,
+    field_docs,
+    option_name,
+    parse_value,
+)
 from ddpg.errors import DDPGError
 from ddpg.presets import DEFAULT_PRESET, PRESETS, preset_config
 
@@ -31,25 +41,32 @@ class OneLineParser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
         self._negative_number_matcher = NEGATIVE_NUMBER
 
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        self._argv = list(sys.argv[1:] if args is None else args)  # for error()'s suggestion
+        return super().parse_known_args(args, namespace)
+
     def error(self, message: str) -> NoReturn:
         if message.startswith("unrecognized arguments:"):
-            options = _options(self)
+            options = _options(self, getattr(self, "_argv", []))
             for word in message.split(":", 1)[1].split():
-                close = difflib.get_close_matches(word.split("=")[0], options, n=1)
+                name = word.split("=")[0]
+                close = difflib.get_close_matches(name, [o for o in options if o != name], n=1)
                 if close:
                     message += f" (did you mean {close[0]}?)"
                     break
         self.exit(2, f"ddpg: error: {message}; see {self.prog} --help\n")
 
 
-def _options(parser: argparse.ArgumentParser) -> list[str]:
-    """Every option of `parser` and of its commands (the top level reports their unknowns)."""
+def _options(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
+    """Every option of `parser` and of the command `argv` names (the top level reports the
+    command's unknowns); of every command where `argv` names none."""
     options = []
     for action in parser._actions:
         options += action.option_strings
         if isinstance(action, argparse._SubParsersAction):
-            for command in dict.fromkeys(action.choices.values()):
-                options += [o for o in _options(command) if o not in options]
+            named = [action.choices[a] for a in argv if a in action.choices][:1]
+            for command in named or dict.fromkeys(action.choices.values()):
+                options += [o for o in _options(command, []) if o not in options]
     return options
 
 
@@ -82,13 +99,44 @@ def seed_arg(value: str) -> int:
 
 
 def positive_int(value: str) -> int:
+    return _int_at_least(value, 1)
+
+
+def count_arg(value: str) -> int:
+    """An integer >= 0 (`--max-failures`)."""
+    return _int_at_least(value, 0)
+
+
+def _int_at_least(value: str, low: int) -> int:
+    """An integer written as 42, 1_000 or 1e3, at least `low` and below 2^63."""
     try:
-        number = parse_value("total_steps", value)
-    except DDPGError:
+        number: int | None = exact_int(value)
+    except ValueError:
         number = None
-    if number is None or number < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got '{value}'")
+    except OverflowError:
+        number = INT_LIMIT
+    if number is None or number < low:
+        raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got '{value}'")
+    if number >= INT_LIMIT:
+        raise argparse.ArgumentTypeError(f"expected an integer below 2^63, got '{value}'")
     return number
+
+
+def episode_count(value: str) -> int:
+    """Episodes to play (`evaluate`, `record`): at most what a config's evaluation may have."""
+    number = positive_int(value)
+    if number > MAX_EVAL_EPISODES:
+        raise argparse.ArgumentTypeError(
+            f"expected at most {MAX_EVAL_EPISODES:,} episodes, got '{value}'"
+        )
+    return number
+
+
+def suffix_kind(out: Path, kinds: dict[str, str]) -> str | None:
+    """The kind of output (`kinds`: suffix -> kind) that the suffix of `out` names, in any case;
+    None for another suffix. `plot`, `record` and `export` refuse an --out whose suffix names
+    another kind than the one they write."""
+    return kinds.get(out.suffix.lower())
 
 
 # -- options several commands take ---------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ddpg.commands.options import add_force_option, path_arg
+from ddpg.commands.options import add_force_option, path_arg, suffix_kind
 from ddpg.errors import RunDirError
 
 HELP = "plot learning curves of runs to a PNG"
@@ -35,9 +35,10 @@ def run(args: argparse.Namespace) -> int:
     out: Path = args.out or args.run_dirs[0] / "learning_curve.png"
     if not out.suffix:
         out = out.with_name(out.name + ".png")
-    if out.suffix.lower() not in IMAGE_KINDS:
+    kind = suffix_kind(out, IMAGE_KINDS)
+    if kind is None:
         raise RunDirError(f"--out must end in {', '.join(IMAGE_KINDS)}, got '{out.name}'")
-    check_output(out, IMAGE_KINDS[out.suffix.lower()], args.force)
+    check_output(out, kind, args.force)
     check_outside_runs(out, own=args.run_dirs)
     print(f"wrote {plot_runs(args.run_dirs, out)}")
     return 0

@@ -8,9 +8,11 @@ from pathlib import Path
 from ddpg.commands.options import (
     add_force_option,
     add_model_arguments,
+    episode_count,
     model_file,
     path_arg,
     positive_int,
+    suffix_kind,
 )
 from ddpg.errors import RunDirError
 
@@ -21,7 +23,7 @@ DESCRIPTION = "Render the deterministic policy headless into a GIF or MP4."
 def add_arguments(record: argparse.ArgumentParser) -> None:
     add_model_arguments(record)
     record.add_argument("--out", type=path_arg, help="video path (default: RUN/agent.gif)")
-    record.add_argument("--episodes", type=positive_int, default=1, help="episodes (default: 1)")
+    record.add_argument("--episodes", type=episode_count, default=1, help="episodes (default: 1)")
     record.add_argument(
         "--frame-skip", type=positive_int, default=2, help="keep every Nth frame (default: 2)"
     )
@@ -33,9 +35,10 @@ def run(args: argparse.Namespace) -> int:
     from ddpg.record import VIDEO_KINDS, record_video
 
     out: Path = args.out or args.run_dir / "agent.gif"
-    if out.suffix.lower() not in VIDEO_KINDS:
+    kind = suffix_kind(out, VIDEO_KINDS)
+    if kind is None:
         raise RunDirError(f"video file must end in .gif or .mp4, got '{out}'")
-    check_output(out, VIDEO_KINDS[out.suffix.lower()], args.force)
+    check_output(out, kind, args.force)
     check_outside_runs(out, own=[args.run_dir])
     path, frames, returns = record_video(
         model_file(args.run_dir, args.model),

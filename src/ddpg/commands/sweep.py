@@ -18,6 +18,7 @@ from typing import Any
 from ddpg.commands.options import (
     add_config_options,
     config_overrides,
+    count_arg,
     path_arg,
     positive_int,
     seed_arg,
@@ -111,7 +112,7 @@ OPTIONS: dict[str, dict[str, Any]] = {
     ),
     "gpus_per_trial": dict(type=float, help="GPUs per trial, fractions allowed (default 0)"),
     "max_failures": dict(
-        type=int,
+        type=count_arg,
         help="retries of a trial whose worker died, each from its last checkpoint (default 2)",
     ),
     "address": dict(
@@ -166,8 +167,7 @@ def run_command(args: argparse.Namespace) -> int:
     cluster.require_ray(spec.search)
     cluster.prepare_environment(local=spec.address is None)  # read by Ray when it is imported
     address = cluster.resolve_address(spec.address) if spec.address is not None else None
-    if args.resume is None:
-        _check_envs(spec)
+    _check_envs(spec)  # a resumed plan is checked as a new one is
     from ddpg.sweep.driver import SweepInterrupted, format_summary, run_sweep
 
     with contextlib.ExitStack() as stack:
@@ -228,19 +228,28 @@ def _resumed_spec(args: argparse.Namespace) -> SweepSpec:
 
 
 def _check_envs(spec: SweepSpec) -> None:
-    """Every environment of the sweep can be made and driven, before anything is created."""
-    from ddpg.envs import check_env, make_env
+    """Every environment of the sweep can be made and driven, before anything is created; and
+    what each point will cost, as `ddpg train` warns of it (costs.py), once per distinct line."""
+    from ddpg.costs import cost_warnings, episode_limit
+    from ddpg.envs import EnvInfo, check_env, make_env
 
-    seen = set()
-    configs = [spec.config(p.overrides, spec.seeds[0]) for p in spec.points] or [
-        spec.config({}, spec.seeds[0])
-    ]
-    for c in configs:
+    infos: dict[tuple[str, int | None], EnvInfo] = {}
+    points = [(p.name, p.overrides) for p in spec.points] or [("", {})]
+    warnings: dict[str, list[str]] = {}
+    for name, overrides in points:
+        c = spec.config(overrides, spec.seeds[0])
         key = (c.env_id, c.max_episode_steps)
-        if key not in seen:
-            seen.add(key)
+        if key not in infos:
             env = make_env(c.env_id, c.max_episode_steps)
             try:
-                check_env(env, c.env_id)
+                infos[key] = check_env(env, c.env_id)
             finally:
                 env.close()
+        info = infos[key]
+        for line in cost_warnings(c, info.obs_dim, info.act_dim, episode_limit(c)):
+            warnings.setdefault(line, []).append(name)
+    for line, names in warnings.items():
+        where = f" (sweep point {names[0]})" if len(names) == 1 and len(points) > 1 else ""
+        if len(names) > 1 and len(names) < len(points):
+            where = f" ({len(names)} of the {len(points)} sweep points, {names[0]} first)"
+        print(f"ddpg: warning: {line}{where}", file=sys.stderr)

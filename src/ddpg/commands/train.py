@@ -21,6 +21,7 @@ from ddpg.commands.options import (
     train_config,
 )
 from ddpg.config import config_warnings
+from ddpg.costs import cost_warnings, episode_limit
 from ddpg.errors import RunDirError
 from ddpg.loggers import Console
 from ddpg.presets import DEFAULT_PRESET
@@ -75,6 +76,7 @@ def _start_and_train(args: argparse.Namespace) -> int:
         console.print(
             f"resumed from {path} at step {trainer.state.step}, episode {trainer.state.episode}"
         )
+        _warn(_costs(trainer))
     else:
         config, preset, notes = train_config(args.preset, overrides)
         run_dir = args.run_dir or Path("runs") / (
@@ -92,8 +94,7 @@ def _start_and_train(args: argparse.Namespace) -> int:
                 )
             clear_run_dir(run_dir, check_only=True)  # refuses anything but a run of ours
         trainer = start_run(config, run_dir, preset, console, overwrite=args.overwrite)
-        for line in [*notes, *config_warnings(config)]:
-            print(f"ddpg: warning: {line}", file=sys.stderr)
+        _warn([*notes, *config_warnings(config), *_costs(trainer)])
         console.print(
             f"training {config.env_id} ({preset}) into {run_dir}; "
             f"budget {config.total_steps or '-'} steps / {config.episodes or '-'} episodes"
@@ -103,6 +104,17 @@ def _start_and_train(args: argparse.Namespace) -> int:
         return _train(trainer, run_dir, console, TrainingInterrupted, finish_run)
     finally:
         trainer.close()
+
+
+def _costs(trainer: Any) -> list[str]:
+    """What the run about to train will cost, where that is worth a warning (costs.py)."""
+    c = trainer.config
+    return cost_warnings(c, trainer.info.obs_dim, trainer.info.act_dim, episode_limit(c))
+
+
+def _warn(lines: list[str]) -> None:
+    for line in lines:
+        print(f"ddpg: warning: {line}", file=sys.stderr)
 
 
 def _train(

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from ddpg import __version__
-from ddpg.config import Config, field_names, field_types, option_name, parse_value
+from ddpg.config import SEED_LIMIT, Config, field_names, field_types, option_name, parse_value
 from ddpg.errors import ConfigError, RunDirError, check_format
 
 SPEC_FILE = "sweep.json"
@@ -51,6 +51,13 @@ METRICS = {
 DEFAULT_METRIC = "mean_return"
 TIME_ATTR = "env_steps"
 MAX_SEEDS = 10_000
+# Trials of one sweep: each is a run directory and at least a minute of training, so 10^5 trials
+# are ten weeks of one core; the grid's product and the samples are counted before any point is
+# built (ten --grid options of ten values would otherwise build 10^10 points).
+MAX_TRIALS = 100_000
+# Retries of one trial: each restarts its worker from the trial's last checkpoint, so a trial that
+# still fails after 100 has a cause that retrying does not fix (Ray's own default is 0).
+MAX_FAILURES = 100
 
 
 @dataclass(frozen=True)
@@ -171,9 +178,43 @@ def read_spec(sweep_dir: Path) -> SweepSpec:
         raise RunDirError(f"{path} is unreadable ({exc})") from None
     check_format(path, data, SPEC_FORMAT, SPEC_VERSION, "a sweep spec", RunDirError)
     try:
-        return SweepSpec.from_dict(data)
-    except (KeyError, TypeError, ValueError) as exc:
+        stored = SweepSpec.from_dict(data)
+        if not isinstance(data["seeds"], list):
+            raise TypeError(f"seeds is {data['seeds']!r}, not a list")
+        spec = rebuilt(stored)
+    except ConfigError as exc:  # a value a new sweep would refuse (a hand-edited file)
+        raise RunDirError(f"{path}: {exc}") from None
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise RunDirError(f"{path} is damaged ({exc})") from None
+    if replace(spec, library_version=stored.library_version) != stored:
+        raise RunDirError(f"{path} is damaged (its trials do not follow from its settings)")
+    return stored
+
+
+def rebuilt(spec: SweepSpec) -> SweepSpec:
+    """`spec` built again from its settings by build_spec, so that a resumed sweep is validated
+    exactly as a new one is."""
+    return build_spec(
+        base=Config.from_dict(spec.base),
+        preset=spec.preset,
+        fixed=spec.fixed,
+        seeds=None if "seed" in spec.fixed else spec.seeds,  # --seed N: seeds (N,)
+        grid=spec.grid,
+        search=spec.search,
+        samples=spec.samples if spec.search is not None else None,
+        space=spec.space,
+        search_seed=spec.search_seed,
+        scheduler=spec.scheduler,
+        grace_period=spec.grace_period,
+        reduction_factor=spec.reduction_factor,
+        metric=spec.metric,
+        max_concurrent=spec.max_concurrent,
+        cpus_per_trial=spec.cpus_per_trial,
+        gpus_per_trial=spec.gpus_per_trial,
+        max_failures=spec.max_failures,
+        address=spec.address,
+        ray_temp_dir=spec.ray_temp_dir,
+    )
 
 
 # -- names ------------------------------------------------------------------------------------
@@ -195,7 +236,7 @@ def run_dir_name(point: str, seed: int) -> str:
 # -- parsing the command line -------------------------------------------------------------------
 def parse_seeds(text: str) -> tuple[int, ...]:
     """'0-4' -> 0..4; '0,2,5'; '0-2,7' (ranges inclusive)."""
-    seeds: list[int] = []
+    ranges: list[range] = []
     try:
         for part in text.split(","):
             lo, sep, hi = part.strip().partition("-")
@@ -203,15 +244,17 @@ def parse_seeds(text: str) -> tuple[int, ...]:
             last = int(hi) if sep else first
             if first < 0 or last < first:
                 raise ValueError
-            seeds.extend(range(first, last + 1))
+            ranges.append(range(first, last + 1))
     except ValueError:
         raise ConfigError(
             f"--seeds: expected a list or ranges of seeds >= 0 such as 0-4 or 0,2,5, got '{text}'"
         ) from None
+    count = sum(len(r) for r in ranges)  # counted before any list is built (0-99999999999)
+    if count > MAX_SEEDS:
+        raise ConfigError(f"--seeds: {count} seeds; at most {MAX_SEEDS}")
+    seeds = [seed for r in ranges for seed in r]
     if len(set(seeds)) != len(seeds):
         raise ConfigError(f"--seeds: a seed is listed twice in '{text}'")
-    if len(seeds) > MAX_SEEDS:
-        raise ConfigError(f"--seeds: {len(seeds)} seeds; at most {MAX_SEEDS}")
     return tuple(seeds)
 
 
@@ -356,7 +399,9 @@ def build_spec(
         base = base.replace(torch_threads=cpus_per_trial)  # a trial's torch uses its CPUs
     if seeds is None:
         seeds = (base.seed,)
+    _check_seeds(seeds)
     samples = samples if samples is not None else 0
+    _check_size(grid, search, samples, len(seeds))
     points = _points(grid, space, search, samples, search_seed)
     spec = SweepSpec(
         preset=preset,
@@ -422,8 +467,34 @@ def _check_resources(
         raise ConfigError(f"--cpus-per-trial must be >= 1, got {cpus_per_trial}")
     if not (math.isfinite(gpus_per_trial) and gpus_per_trial >= 0):
         raise ConfigError(f"--gpus-per-trial must be >= 0, got {gpus_per_trial}")
-    if max_failures < 0:
-        raise ConfigError(f"--max-failures must be >= 0, got {max_failures}")
+    if not 0 <= max_failures <= MAX_FAILURES:
+        raise ConfigError(f"--max-failures must be in [0, {MAX_FAILURES}], got {max_failures}")
+
+
+def _check_seeds(seeds: tuple[int, ...]) -> None:
+    """What parse_seeds ensures, for seeds from elsewhere (a resumed sweep.json)."""
+    if len(seeds) > MAX_SEEDS:
+        raise ConfigError(f"--seeds: {len(seeds)} seeds; at most {MAX_SEEDS}")
+    if len(set(seeds)) != len(seeds):
+        raise ConfigError("--seeds: a seed is listed twice")
+    for seed in seeds:
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < SEED_LIMIT:
+            raise ConfigError(f"--seeds: a seed must be an integer in [0, 2^63), got {seed!r}")
+
+
+def _check_size(
+    grid: dict[str, tuple[Any, ...]], search: str | None, samples: int, seeds: int
+) -> None:
+    """At most MAX_TRIALS trials, counted without building them."""
+    if search == "optuna":
+        trials = samples
+    else:
+        trials = math.prod(len(v) for v in grid.values()) * (samples or 1) * seeds
+    if trials > MAX_TRIALS:
+        raise ConfigError(
+            f"the sweep has {trials:,} trials; at most {MAX_TRIALS:,} (fewer --grid values, "
+            "--samples or --seeds)"
+        )
 
 
 def _points(
