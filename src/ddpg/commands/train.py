@@ -21,7 +21,6 @@ from ddpg.commands.options import (
     train_config,
 )
 from ddpg.config import config_warnings
-from ddpg.costs import cost_warnings, episode_limit
 from ddpg.errors import RunDirError
 from ddpg.loggers import Console
 from ddpg.presets import DEFAULT_PRESET
@@ -108,6 +107,8 @@ def _start_and_train(args: argparse.Namespace) -> int:
 
 def _costs(trainer: Any) -> list[str]:
     """What the run about to train will cost, where that is worth a warning (costs.py)."""
+    from ddpg.costs import cost_warnings, episode_limit  # torch: not for report or plot
+
     c = trainer.config
     return cost_warnings(c, trainer.info.obs_dim, trainer.info.act_dim, episode_limit(c))
 
