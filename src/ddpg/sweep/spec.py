@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import inspect
 import itertools
 import json
 import math
@@ -193,28 +194,13 @@ def read_spec(sweep_dir: Path) -> SweepSpec:
 
 def rebuilt(spec: SweepSpec) -> SweepSpec:
     """`spec` built again from its settings by build_spec, so that a resumed sweep is validated
-    exactly as a new one is."""
-    return build_spec(
-        base=Config.from_dict(spec.base),
-        preset=spec.preset,
-        fixed=spec.fixed,
-        seeds=None if "seed" in spec.fixed else spec.seeds,  # --seed N: seeds (N,)
-        grid=spec.grid,
-        search=spec.search,
-        samples=spec.samples if spec.search is not None else None,
-        space=spec.space,
-        search_seed=spec.search_seed,
-        scheduler=spec.scheduler,
-        grace_period=spec.grace_period,
-        reduction_factor=spec.reduction_factor,
-        metric=spec.metric,
-        max_concurrent=spec.max_concurrent,
-        cpus_per_trial=spec.cpus_per_trial,
-        gpus_per_trial=spec.gpus_per_trial,
-        max_failures=spec.max_failures,
-        address=spec.address,
-        ray_temp_dir=spec.ray_temp_dir,
-    )
+    exactly as a new one is. Every setting build_spec takes is the spec's field of that name."""
+    taken = inspect.signature(build_spec).parameters
+    settings = {f.name: getattr(spec, f.name) for f in dataclasses.fields(spec) if f.name in taken}
+    settings["base"] = Config.from_dict(spec.base)
+    settings["seeds"] = None if "seed" in spec.fixed else spec.seeds  # --seed N: seeds (N,)
+    settings["samples"] = spec.samples if spec.search is not None else None
+    return build_spec(**settings)
 
 
 # -- names ------------------------------------------------------------------------------------
